@@ -1,0 +1,208 @@
+//! Settings read from environment variables once, at cold start.
+//!
+//! Every reader takes a lookup function rather than touching the process environment, so the
+//! rules are tested with plain maps; the binaries pass [`process_env`].
+
+use crate::error::{RecorderError, Result};
+
+/// Looks a variable up in the process environment.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn required(env: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<String> {
+    match env(name) {
+        Some(value) if !value.trim().is_empty() => Ok(value.trim().to_owned()),
+        Some(_) => Err(RecorderError::Config {
+            name,
+            problem: "is empty".into(),
+        }),
+        None => Err(RecorderError::Config {
+            name,
+            problem: "is not set".into(),
+        }),
+    }
+}
+
+fn whole_number(env: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<u32> {
+    let text = required(env, name)?;
+    text.parse().map_err(|_| RecorderError::Config {
+        name,
+        problem: format!("{text:?} is not a whole number from 0 to {}", u32::MAX),
+    })
+}
+
+/// The DynamoDB table that holds one item per NAT Gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableConfig {
+    pub table_name: String,
+}
+
+impl TableConfig {
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        Ok(Self {
+            table_name: required(&env, "TABLE_NAME")?,
+        })
+    }
+}
+
+/// What StartRecording needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartConfig {
+    pub table_name: String,
+    /// Alarms whose names start with this belong to this stack.
+    pub alarm_name_prefix: String,
+    pub stack_name: String,
+    pub log_group_name: String,
+    /// The role VPC Flow Logs assumes to write into the log group.
+    pub delivery_role_arn: String,
+    /// How long a recording may last before it stops on its own.
+    pub recording_time_seconds: u32,
+    /// Recordings allowed per NAT Gateway; 0 means no limit.
+    pub max_recordings: u32,
+}
+
+impl StartConfig {
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let recording_time_seconds = whole_number(&env, "RECORDING_TIME_SECONDS")?;
+        if recording_time_seconds == 0 {
+            return Err(RecorderError::Config {
+                name: "RECORDING_TIME_SECONDS",
+                problem: "must be at least 1 second".into(),
+            });
+        }
+        Ok(Self {
+            table_name: required(&env, "TABLE_NAME")?,
+            alarm_name_prefix: required(&env, "ALARM_NAME_PREFIX")?,
+            stack_name: required(&env, "STACK_NAME")?,
+            log_group_name: required(&env, "LOG_GROUP_NAME")?,
+            delivery_role_arn: required(&env, "DELIVERY_ROLE_ARN")?,
+            recording_time_seconds,
+            max_recordings: whole_number(&env, "NUM_OF_RECORDINGS")?,
+        })
+    }
+}
+
+/// What the OK resolver needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolverConfig {
+    pub table_name: String,
+    pub alarm_name_prefix: String,
+}
+
+impl ResolverConfig {
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        Ok(Self {
+            table_name: required(&env, "TABLE_NAME")?,
+            alarm_name_prefix: required(&env, "ALARM_NAME_PREFIX")?,
+        })
+    }
+}
+
+/// What the notifier needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifierConfig {
+    pub topic_arn: String,
+    pub log_group_name: String,
+    pub query_name: String,
+    /// The region the console link opens in; Lambda sets `AWS_REGION`.
+    pub region: String,
+}
+
+impl NotifierConfig {
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        Ok(Self {
+            topic_arn: required(&env, "TOPIC_ARN")?,
+            log_group_name: required(&env, "LOG_GROUP_NAME")?,
+            query_name: required(&env, "QUERY_NAME")?,
+            region: required(&env, "AWS_REGION")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    const START: &[(&str, &str)] = &[
+        ("TABLE_NAME", "recordings"),
+        ("ALARM_NAME_PREFIX", "stack.NatGatewaySpike."),
+        ("STACK_NAME", "stack"),
+        ("LOG_GROUP_NAME", "/flowlogs"),
+        (
+            "DELIVERY_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/delivery",
+        ),
+        ("RECORDING_TIME_SECONDS", "900"),
+        ("NUM_OF_RECORDINGS", "0"),
+    ];
+
+    fn start_with(name: &str, value: Option<&str>) -> Result<StartConfig> {
+        let mut pairs: Vec<(&str, &str)> =
+            START.iter().copied().filter(|(k, _)| *k != name).collect();
+        if let Some(value) = value {
+            pairs.push((name, value));
+        }
+        StartConfig::from_env(env(&pairs))
+    }
+
+    #[test]
+    fn reads_a_complete_start_config() {
+        let config = StartConfig::from_env(env(START)).unwrap();
+        assert_eq!(config.recording_time_seconds, 900);
+        assert_eq!(config.max_recordings, 0);
+        assert_eq!(config.alarm_name_prefix, "stack.NatGatewaySpike.");
+    }
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let err = start_with("LOG_GROUP_NAME", None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable LOG_GROUP_NAME: is not set"
+        );
+    }
+
+    #[test]
+    fn an_empty_variable_is_named() {
+        let err = start_with("TABLE_NAME", Some("  ")).unwrap_err();
+        assert_eq!(err.to_string(), "environment variable TABLE_NAME: is empty");
+    }
+
+    #[test]
+    fn a_malformed_number_is_named_with_its_value() {
+        let err = start_with("NUM_OF_RECORDINGS", Some("-1")).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("environment variable NUM_OF_RECORDINGS: \"-1\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn recording_time_must_be_positive() {
+        let err = start_with("RECORDING_TIME_SECONDS", Some("0")).unwrap_err();
+        assert_eq!(err.error_type(), "ConfigurationError");
+        assert!(err.to_string().contains("RECORDING_TIME_SECONDS"), "{err}");
+    }
+
+    #[test]
+    fn notifier_needs_the_region_for_its_console_link() {
+        let err = NotifierConfig::from_env(env(&[
+            ("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t"),
+            ("LOG_GROUP_NAME", "/flowlogs"),
+            ("QUERY_NAME", "q"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("AWS_REGION"), "{err}");
+    }
+}

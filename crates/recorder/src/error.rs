@@ -1,0 +1,183 @@
+//! One error type for the whole recorder, with stable names the state machine matches on.
+
+use lambda_runtime::Diagnostic;
+
+/// Everything that can stop a step of the workflow.
+///
+/// Each variant maps to a stable `error_type` ([`RecorderError::error_type`]); the ASL's
+/// `Retry` and `Catch` blocks match those names, never a Rust type path.
+#[derive(Debug, thiserror::Error)]
+pub enum RecorderError {
+    /// A setting read at cold start is missing or malformed.
+    #[error("environment variable {name}: {problem}")]
+    Config { name: &'static str, problem: String },
+
+    /// The step's input is not what the state machine sends.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+
+    /// The NAT Gateway named by the alarm does not exist (or not in this region).
+    #[error("NAT Gateway {0} was not found in this account and region; was it deleted?")]
+    NatGatewayNotFound(String),
+
+    /// The NAT Gateway exists but has no network interface to record.
+    #[error("NAT Gateway {0} has no network interface; is it still being created?")]
+    NoNetworkInterface(String),
+
+    /// EC2 refused to create a flow log for at least one interface.
+    #[error("could not create flow logs: {0}")]
+    FlowLogCreationFailed(String),
+
+    /// This execution no longer owns the NAT Gateway's recording slot.
+    #[error("execution {execution} does not own the recording slot of {nat_gateway_id}")]
+    SlotNotOwned {
+        nat_gateway_id: String,
+        execution: String,
+    },
+
+    /// A call that may succeed when tried again: throttling, a 5xx, a timeout.
+    #[error("{operation} failed, worth retrying: {message}")]
+    Transient {
+        operation: &'static str,
+        message: String,
+    },
+
+    /// A call AWS answered with an error that retrying will not fix.
+    #[error("{operation} failed: {message}")]
+    Aws {
+        operation: &'static str,
+        message: String,
+    },
+}
+
+impl RecorderError {
+    /// The name Step Functions sees as the task's `Error`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::Config { .. } => "ConfigurationError",
+            Self::InvalidInput(_) => "InvalidInput",
+            Self::NatGatewayNotFound(_) => "NatGatewayNotFound",
+            Self::NoNetworkInterface(_) => "NoNetworkInterface",
+            Self::FlowLogCreationFailed(_) => "FlowLogCreationFailed",
+            Self::SlotNotOwned { .. } => "SlotNotOwned",
+            Self::Transient { .. } => "Transient",
+            Self::Aws { .. } => "AwsError",
+        }
+    }
+
+    /// Classifies an SDK error: throttling, server faults and I/O are [`Self::Transient`].
+    pub(crate) fn from_sdk<E, R>(
+        operation: &'static str,
+        err: aws_sdk_dynamodb::error::SdkError<E, R>,
+    ) -> Self
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        use aws_sdk_dynamodb::error::SdkError;
+        let message = describe_sdk_error(&err);
+        let transient = match &err {
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => true,
+            SdkError::ServiceError(service) => is_transient_code(service.err().code()),
+            _ => false,
+        };
+        if transient {
+            Self::Transient { operation, message }
+        } else {
+            Self::Aws { operation, message }
+        }
+    }
+}
+
+/// Error codes that AWS documents as retryable across services.
+fn is_transient_code(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some(
+            "Throttling"
+                | "ThrottlingException"
+                | "ThrottledException"
+                | "RequestLimitExceeded"
+                | "RequestThrottled"
+                | "RequestThrottledException"
+                | "TooManyRequestsException"
+                | "ProvisionedThroughputExceededException"
+                | "TransactionInProgressException"
+                | "InternalError"
+                | "InternalFailure"
+                | "InternalServerError"
+                | "InternalServerException"
+                | "ServiceUnavailable"
+                | "ServiceUnavailableException"
+                | "Unavailable"
+        )
+    )
+}
+
+/// "Code: message" for a service error, the error chain for anything else.
+pub(crate) fn describe_sdk_error<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_dynamodb::error::SdkError;
+    match err {
+        SdkError::ServiceError(service) => {
+            let inner = service.err();
+            format!(
+                "{}: {}",
+                inner.code().unwrap_or("UnknownError"),
+                inner.message().unwrap_or("no message")
+            )
+        }
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(cause) = source {
+                text.push_str(": ");
+                text.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            text
+        }
+    }
+}
+
+impl From<RecorderError> for Diagnostic {
+    fn from(err: RecorderError) -> Self {
+        Diagnostic {
+            error_type: err.error_type().to_owned(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = RecorderError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnostics_carry_the_names_the_state_machine_matches() {
+        let err = RecorderError::FlowLogCreationFailed("eni-1: Access denied".into());
+        let diagnostic = Diagnostic::from(err);
+        assert_eq!(diagnostic.error_type, "FlowLogCreationFailed");
+        assert_eq!(
+            diagnostic.error_message,
+            "could not create flow logs: eni-1: Access denied"
+        );
+    }
+
+    #[test]
+    fn throttling_and_server_faults_are_transient() {
+        assert!(is_transient_code(Some("ThrottlingException")));
+        assert!(is_transient_code(Some("RequestLimitExceeded")));
+        assert!(is_transient_code(Some("InternalServerError")));
+        assert!(!is_transient_code(Some("ConditionalCheckFailedException")));
+        assert!(!is_transient_code(Some("AccessDenied")));
+        assert!(!is_transient_code(None));
+    }
+}

@@ -1,0 +1,301 @@
+//! VPC Flow Logs on a NAT Gateway's network interfaces: one adapter method per EC2 call.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_ec2::types::{
+    Filter, FlowLogsResourceType, LogDestinationType, ResourceType, Tag, TagSpecification,
+    TrafficType,
+};
+use aws_sdk_ec2::Client;
+
+use crate::error::{RecorderError, Result};
+
+/// The record format, in the order the saved Logs Insights query parses it (DESIGN.md).
+pub const LOG_FORMAT: &str = "${action} ${flow-direction} ${traffic-path} ${srcaddr} ${srcport} ${dstaddr} \
+${dstport} ${protocol} ${bytes} ${type} ${pkt-srcaddr} ${pkt-src-aws-service} ${pkt-dstaddr} ${pkt-dst-aws-service}";
+
+/// Seconds over which a flow log aggregates packets before it writes a record.
+pub const MAX_AGGREGATION_INTERVAL: i32 = 60;
+
+/// Tag keys that mark a flow log as ours, so stop and sweep can find it again.
+pub const TAG_STACK: &str = "vpc-flowlogs-recorder:stack";
+pub const TAG_EXECUTION: &str = "vpc-flowlogs-recorder:execution";
+pub const TAG_NAT_GATEWAY: &str = "vpc-flowlogs-recorder:nat-gateway";
+
+/// EC2's code for a flow log that no longer exists.
+const FLOW_LOG_NOT_FOUND: &str = "InvalidFlowLogId.NotFound";
+
+/// Where and how flow logs are created for one recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowLogSpec<'a> {
+    pub network_interface_ids: &'a [String],
+    pub log_group_name: &'a str,
+    pub delivery_role_arn: &'a str,
+    pub stack_name: &'a str,
+    pub execution_arn: &'a str,
+    pub nat_gateway_id: &'a str,
+}
+
+/// A flow log and the interface it records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowLogRef {
+    pub flow_log_id: String,
+    pub resource_id: String,
+}
+
+/// One interface EC2 refused to log, with AWS's own words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub resource_id: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// Names every refused interface and why, for the `FlowLogCreationFailed` error.
+pub fn describe_refusals(refusals: &[Refusal]) -> String {
+    refusals
+        .iter()
+        .map(|r| format!("{} ({}: {})", r.resource_id, r.code, r.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Of the ids we asked to delete, those EC2 refused for a reason other than "already gone".
+pub fn real_refusals(refusals: Vec<Refusal>) -> Vec<Refusal> {
+    refusals
+        .into_iter()
+        .filter(|r| r.code != FLOW_LOG_NOT_FOUND)
+        .collect()
+}
+
+fn refusals(items: &[aws_sdk_ec2::types::UnsuccessfulItem]) -> Vec<Refusal> {
+    items
+        .iter()
+        .map(|item| Refusal {
+            resource_id: item
+                .resource_id()
+                .unwrap_or("(unnamed resource)")
+                .to_owned(),
+            code: item
+                .error()
+                .and_then(|e| e.code())
+                .unwrap_or("UnknownError")
+                .to_owned(),
+            message: item
+                .error()
+                .and_then(|e| e.message())
+                .unwrap_or("no message")
+                .to_owned(),
+        })
+        .collect()
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build()
+}
+
+/// The EC2 side of a recording.
+#[derive(Debug, Clone)]
+pub struct FlowLogs {
+    client: Client,
+}
+
+impl FlowLogs {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// Every network interface of the NAT Gateway (one per address it holds).
+    pub async fn nat_gateway_interfaces(&self, nat_gateway_id: &str) -> Result<Vec<String>> {
+        let out = self
+            .client
+            .describe_nat_gateways()
+            .nat_gateway_ids(nat_gateway_id)
+            .send()
+            .await
+            .map_err(|e| {
+                match e
+                    .as_service_error()
+                    .and_then(|s| aws_sdk_ec2::error::ProvideErrorMetadata::code(s))
+                {
+                    Some("NatGatewayNotFound") => {
+                        RecorderError::NatGatewayNotFound(nat_gateway_id.to_owned())
+                    }
+                    _ => RecorderError::from_sdk("EC2 DescribeNatGateways", e),
+                }
+            })?;
+        let gateway = out
+            .nat_gateways()
+            .iter()
+            .find(|g| g.nat_gateway_id() == Some(nat_gateway_id))
+            .ok_or_else(|| RecorderError::NatGatewayNotFound(nat_gateway_id.to_owned()))?;
+        let interfaces: BTreeSet<String> = gateway
+            .nat_gateway_addresses()
+            .iter()
+            .filter_map(|a| a.network_interface_id())
+            .map(str::to_owned)
+            .collect();
+        if interfaces.is_empty() {
+            return Err(RecorderError::NoNetworkInterface(nat_gateway_id.to_owned()));
+        }
+        Ok(interfaces.into_iter().collect())
+    }
+
+    /// Creates one flow log per interface. Returns the ids created, and the interfaces EC2
+    /// refused; the caller decides what a refusal means (it is an error for a recording).
+    pub async fn create(&self, spec: &FlowLogSpec<'_>) -> Result<(Vec<String>, Vec<Refusal>)> {
+        let tags = TagSpecification::builder()
+            .resource_type(ResourceType::VpcFlowLog)
+            .tags(tag(TAG_STACK, spec.stack_name))
+            .tags(tag(TAG_EXECUTION, spec.execution_arn))
+            .tags(tag(TAG_NAT_GATEWAY, spec.nat_gateway_id))
+            .tags(tag(
+                "Name",
+                &format!("{} {}", spec.stack_name, spec.nat_gateway_id),
+            ))
+            .build();
+        let out = self
+            .client
+            .create_flow_logs()
+            .set_resource_ids(Some(spec.network_interface_ids.to_vec()))
+            .resource_type(FlowLogsResourceType::NetworkInterface)
+            .traffic_type(TrafficType::All)
+            .log_destination_type(LogDestinationType::CloudWatchLogs)
+            .log_group_name(spec.log_group_name)
+            .deliver_logs_permission_arn(spec.delivery_role_arn)
+            .log_format(LOG_FORMAT)
+            .max_aggregation_interval(MAX_AGGREGATION_INTERVAL)
+            .tag_specifications(tags)
+            .send()
+            .await
+            .map_err(|e| RecorderError::from_sdk("EC2 CreateFlowLogs", e))?;
+        Ok((out.flow_log_ids().to_vec(), refusals(out.unsuccessful())))
+    }
+
+    /// The flow logs this stack created for one execution, found by tag.
+    pub async fn find_by_execution(&self, execution_arn: &str) -> Result<Vec<FlowLogRef>> {
+        let mut ids = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .describe_flow_logs()
+                .filter(
+                    Filter::builder()
+                        .name(format!("tag:{TAG_EXECUTION}"))
+                        .values(execution_arn)
+                        .build(),
+                )
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| RecorderError::from_sdk("EC2 DescribeFlowLogs", e))?;
+            ids.extend(out.flow_logs().iter().filter_map(|f| {
+                Some(FlowLogRef {
+                    flow_log_id: f.flow_log_id()?.to_owned(),
+                    resource_id: f.resource_id()?.to_owned(),
+                })
+            }));
+            match out.next_token() {
+                Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+                _ => return Ok(ids),
+            }
+        }
+    }
+
+    /// Deletes the flow logs; one that is already gone counts as deleted.
+    pub async fn delete(&self, flow_log_ids: &[String]) -> Result<()> {
+        if flow_log_ids.is_empty() {
+            return Ok(());
+        }
+        let out = self
+            .client
+            .delete_flow_logs()
+            .set_flow_log_ids(Some(flow_log_ids.to_vec()))
+            .send()
+            .await
+            .map_err(|e| {
+                match e
+                    .as_service_error()
+                    .and_then(|s| aws_sdk_ec2::error::ProvideErrorMetadata::code(s))
+                {
+                    // A batch whose every id is gone may be answered with a service error.
+                    Some(FLOW_LOG_NOT_FOUND) => None,
+                    _ => Some(RecorderError::from_sdk("EC2 DeleteFlowLogs", e)),
+                }
+            });
+        let out = match out {
+            Ok(out) => out,
+            Err(None) => return Ok(()),
+            Err(Some(err)) => return Err(err),
+        };
+        let refused = real_refusals(refusals(out.unsuccessful()));
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(RecorderError::Aws {
+                operation: "EC2 DeleteFlowLogs",
+                message: describe_refusals(&refused),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_format_has_the_fourteen_fields_in_order() {
+        let fields: Vec<&str> = LOG_FORMAT.split(' ').collect();
+        assert_eq!(
+            fields,
+            [
+                "${action}",
+                "${flow-direction}",
+                "${traffic-path}",
+                "${srcaddr}",
+                "${srcport}",
+                "${dstaddr}",
+                "${dstport}",
+                "${protocol}",
+                "${bytes}",
+                "${type}",
+                "${pkt-srcaddr}",
+                "${pkt-src-aws-service}",
+                "${pkt-dstaddr}",
+                "${pkt-dst-aws-service}",
+            ]
+        );
+    }
+
+    fn refusal(id: &str, code: &str) -> Refusal {
+        Refusal {
+            resource_id: id.into(),
+            code: code.into(),
+            message: "msg".into(),
+        }
+    }
+
+    #[test]
+    fn a_flow_log_already_gone_is_not_a_refusal() {
+        let left = real_refusals(vec![
+            refusal("fl-1", FLOW_LOG_NOT_FOUND),
+            refusal("fl-2", "UnauthorizedOperation"),
+        ]);
+        assert_eq!(left, vec![refusal("fl-2", "UnauthorizedOperation")]);
+    }
+
+    #[test]
+    fn refusals_name_the_interface_and_awss_message() {
+        let text = describe_refusals(&[
+            Refusal {
+                resource_id: "eni-1".into(),
+                code: "AccessDenied".into(),
+                message: "no role".into(),
+            },
+            refusal("eni-2", "X"),
+        ]);
+        assert_eq!(text, "eni-1 (AccessDenied: no role); eni-2 (X: msg)");
+    }
+}

@@ -1,0 +1,39 @@
+//! vpc-flowlogs-recorder: record VPC Flow Logs on a NAT Gateway only while its traffic spikes.
+//!
+//! The Lambda binaries under `functions/` are thin: they build their clients and read their
+//! settings once, then hand each event to a function of [`steps`]. Every decision lives in
+//! [`recording`] and [`event`] as plain functions over plain types; the AWS calls live behind
+//! one small adapter per service ([`store`], [`flowlogs`], [`tokens`], [`notify`]).
+
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod flowlogs;
+pub mod notify;
+pub mod recording;
+pub mod steps;
+pub mod store;
+pub mod tokens;
+
+pub use error::{RecorderError, Result};
+
+/// Loads the SDK configuration the standard way: region, credentials and `AWS_ENDPOINT_URL`
+/// (which points every client at an emulator in local runs) come from the environment.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// Installs the runtime's default `tracing` subscriber: JSON under Lambda's structured logging.
+pub fn init_logging() {
+    lambda_runtime::tracing::init_default_subscriber();
+}
+
+#[cfg(test)]
+pub(crate) mod test_fixtures {
+    /// A JSON fixture from the repository's `fixtures/` folder.
+    pub fn fixture(name: &str) -> serde_json::Value {
+        let path = format!("{}/../../fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+    }
+}

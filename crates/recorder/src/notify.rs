@@ -1,0 +1,370 @@
+//! The report email: what a person reads in five seconds, and the SNS call that sends it.
+
+use aws_sdk_sns::Client;
+use chrono::{DateTime, Utc};
+
+use crate::error::{RecorderError, Result};
+use crate::recording::{CaughtError, Ending, Recording, StopOutput};
+
+/// SNS caps an email subject at 100 characters.
+const SUBJECT_LIMIT: usize = 100;
+
+/// Subject and body of one email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub subject: String,
+    pub body: String,
+}
+
+/// Where the report's links point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportContext<'a> {
+    pub region: &'a str,
+    pub log_group_name: &'a str,
+    pub query_name: &'a str,
+}
+
+/// Everything the email says, gathered from the workflow's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report<'a> {
+    pub recording: Option<&'a Recording>,
+    pub stop: Option<&'a StopOutput>,
+    pub stop_failure: Option<&'a CaughtError>,
+    /// The NAT Gateway, when it is known even though no recording started.
+    pub nat_gateway_id: &'a str,
+}
+
+fn duration_text(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    match (seconds / 3600, (seconds % 3600) / 60, seconds % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m {s:02}s"),
+        (h, m, _) => format!("{h}h {m:02}m"),
+    }
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// A console link that opens Logs Insights on the log group, with the saved query's name to
+/// pick from the list.
+pub fn console_link(context: &ReportContext<'_>) -> String {
+    let group = context.log_group_name.replace('/', "$252F");
+    format!(
+        "https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logsV2:logs-insights$3FqueryDetail$3D~(source~(~'{group}))",
+        region = context.region,
+    )
+}
+
+/// SNS subjects must be printable ASCII without line breaks, at most 100 characters.
+fn cut(text: String, limit: usize) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if clean.len() > limit {
+        format!("{}...", &clean[..limit - 3])
+    } else {
+        clean
+    }
+}
+
+/// Composes the email for how the recording ended.
+pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
+    let nat = report.nat_gateway_id;
+    let ending = report
+        .stop
+        .map(|s| s.ending.clone())
+        .unwrap_or_else(|| Ending::Error {
+            error: "StopFailed".into(),
+            cause: "StopRecording did not finish".into(),
+        });
+    let started = report.recording.and_then(|r| parse_time(&r.started_at));
+    let stopped = report.stop.and_then(|s| parse_time(&s.stopped_at));
+    let duration = match (started, stopped) {
+        (Some(a), Some(b)) => Some(duration_text((b - a).num_seconds())),
+        _ => None,
+    };
+
+    let headline = match (&ending, &duration) {
+        (Ending::AlarmOk, Some(d)) => format!("recorded {d}, alarm back to OK"),
+        (Ending::Timeout, Some(d)) => format!("recorded {d}, stopped at the time limit"),
+        (Ending::AlarmOk, None) => "recorded, alarm back to OK".into(),
+        (Ending::Timeout, None) => "recorded, stopped at the time limit".into(),
+        (Ending::Error { .. }, _) => "recording FAILED".into(),
+    };
+    let subject = cut(format!("NAT Gateway {nat}: {headline}"), SUBJECT_LIMIT);
+
+    let mut body = String::new();
+    let mut line = |label: &str, value: &str| body.push_str(&format!("{label:<12}{value}\n"));
+    line("NAT Gateway", nat);
+    if let Some(recording) = report.recording {
+        line("Started", &recording.started_at);
+    }
+    if let Some(stop) = report.stop {
+        line("Stopped", &stop.stopped_at);
+    }
+    if let Some(d) = &duration {
+        line("Duration", d);
+    }
+    line("Why", &ending.describe());
+    if let Some(recording) = report.recording {
+        line("Interfaces", &recording.network_interface_ids.join(", "));
+        line("Log group", context.log_group_name);
+        line(
+            "Log streams",
+            &recording
+                .network_interface_ids
+                .iter()
+                .map(|e| format!("{e}-all"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
+    body.push('\n');
+    match (report.stop, report.stop_failure) {
+        (Some(stop), _) => {
+            body.push_str(&format!(
+                "Flow logs removed: {}\n",
+                if stop.deleted_flow_log_ids.is_empty() {
+                    "none were left".to_owned()
+                } else {
+                    stop.deleted_flow_log_ids.join(", ")
+                }
+            ));
+        }
+        (None, Some(failure)) => {
+            body.push_str(&format!(
+                "WARNING: the flow logs could not be removed ({}: {}). The scheduled sweep will retry; \
+                 check the EC2 console for flow logs tagged vpc-flowlogs-recorder:nat-gateway = {nat}.\n",
+                failure.error, failure.cause
+            ));
+        }
+        (None, None) => {}
+    }
+    if report.recording.is_some() {
+        body.push_str(&format!(
+            "\nRecords reach the log group about 5 minutes after capture. To read them, open\n{}\nand run the saved query \"{}\".\n",
+            console_link(context),
+            context.query_name
+        ));
+    }
+    Email { subject, body }
+}
+
+/// Publishes emails to the stack's topic.
+#[derive(Debug, Clone)]
+pub struct Mailer {
+    client: Client,
+    topic_arn: String,
+}
+
+impl Mailer {
+    pub fn new(client: Client, topic_arn: impl Into<String>) -> Self {
+        Self {
+            client,
+            topic_arn: topic_arn.into(),
+        }
+    }
+
+    pub async fn send(&self, email: &Email) -> Result<String> {
+        let out = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(&email.subject)
+            .message(&email.body)
+            .send()
+            .await
+            .map_err(|e| RecorderError::from_sdk("SNS Publish", e))?;
+        Ok(out.message_id().unwrap_or_default().to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONTEXT: ReportContext<'static> = ReportContext {
+        region: "eu-west-1",
+        log_group_name: "/vpc/flowlogs",
+        query_name: "Serverless Auto VPC Flow Log Recorder",
+    };
+
+    fn recording() -> Recording {
+        Recording {
+            nat_gateway_id: "nat-0123456789abcdef0".into(),
+            execution_arn: "arn:aws:states:eu-west-1:123456789012:execution:sm:e1".into(),
+            alarm_at_millis: 1,
+            network_interface_ids: vec!["eni-0a".into(), "eni-0b".into()],
+            flow_log_ids: vec!["fl-1".into(), "fl-2".into()],
+            log_group_name: "/vpc/flowlogs".into(),
+            started_at: "2024-05-14T10:15:02Z".into(),
+            timeout_seconds: 900,
+        }
+    }
+
+    fn stop(ending: Ending) -> StopOutput {
+        StopOutput {
+            nat_gateway_id: "nat-0123456789abcdef0".into(),
+            ending,
+            deleted_flow_log_ids: vec!["fl-1".into(), "fl-2".into()],
+            stopped_at: "2024-05-14T10:27:34Z".into(),
+            released: true,
+        }
+    }
+
+    #[test]
+    fn an_ok_ending_reads_in_five_seconds() {
+        let recording = recording();
+        let stop = stop(Ending::AlarmOk);
+        let report = Report {
+            recording: Some(&recording),
+            stop: Some(&stop),
+            stop_failure: None,
+            nat_gateway_id: "nat-0123456789abcdef0",
+        };
+        let email = compose(&report, &CONTEXT);
+        assert_eq!(
+            email.subject,
+            "NAT Gateway nat-0123456789abcdef0: recorded 12m 32s, alarm back to OK"
+        );
+        assert!(
+            email.body.contains("Duration    12m 32s\n"),
+            "{}",
+            email.body
+        );
+        assert!(
+            email
+                .body
+                .contains("Why         the alarm returned to OK\n"),
+            "{}",
+            email.body
+        );
+        assert!(
+            email.body.contains("Log streams eni-0a-all, eni-0b-all\n"),
+            "{}",
+            email.body
+        );
+        assert!(
+            email.body.contains("Flow logs removed: fl-1, fl-2\n"),
+            "{}",
+            email.body
+        );
+        assert!(
+            email
+                .body
+                .contains("run the saved query \"Serverless Auto VPC Flow Log Recorder\""),
+            "{}",
+            email.body
+        );
+        assert!(email.body.contains("https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:logs-insights"));
+        assert!(
+            email.body.contains("$252Fvpc$252Fflowlogs"),
+            "{}",
+            email.body
+        );
+    }
+
+    #[test]
+    fn a_timeout_says_so_in_the_subject() {
+        let recording = recording();
+        let stop = stop(Ending::Timeout);
+        let report = Report {
+            recording: Some(&recording),
+            stop: Some(&stop),
+            stop_failure: None,
+            nat_gateway_id: "nat-0123456789abcdef0",
+        };
+        let email = compose(&report, &CONTEXT);
+        assert!(
+            email
+                .subject
+                .ends_with("recorded 12m 32s, stopped at the time limit"),
+            "{}",
+            email.subject
+        );
+    }
+
+    #[test]
+    fn a_failure_names_the_error_and_the_cleanup() {
+        let stop = StopOutput {
+            deleted_flow_log_ids: vec!["fl-9".into()],
+            ..stop(Ending::Error {
+                error: "FlowLogCreationFailed".into(),
+                cause: "eni-0b (AccessDenied: no)".into(),
+            })
+        };
+        let report = Report {
+            recording: None,
+            stop: Some(&stop),
+            stop_failure: None,
+            nat_gateway_id: "nat-0123456789abcdef0",
+        };
+        let email = compose(&report, &CONTEXT);
+        assert_eq!(
+            email.subject,
+            "NAT Gateway nat-0123456789abcdef0: recording FAILED"
+        );
+        assert!(
+            email
+                .body
+                .contains("a step failed (FlowLogCreationFailed: eni-0b (AccessDenied: no))"),
+            "{}",
+            email.body
+        );
+        assert!(
+            email.body.contains("Flow logs removed: fl-9"),
+            "{}",
+            email.body
+        );
+    }
+
+    #[test]
+    fn a_failed_stop_warns_that_flow_logs_may_remain() {
+        let recording = recording();
+        let failure = CaughtError {
+            error: "Transient".into(),
+            cause: "throttled".into(),
+        };
+        let report = Report {
+            recording: Some(&recording),
+            stop: None,
+            stop_failure: Some(&failure),
+            nat_gateway_id: "nat-0123456789abcdef0",
+        };
+        let email = compose(&report, &CONTEXT);
+        assert!(email.subject.contains("FAILED"));
+        assert!(
+            email
+                .body
+                .contains("WARNING: the flow logs could not be removed (Transient: throttled)"),
+            "{}",
+            email.body
+        );
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration_text(42), "42s");
+        assert_eq!(duration_text(752), "12m 32s");
+        assert_eq!(duration_text(3 * 3600 + 5 * 60 + 9), "3h 05m");
+    }
+
+    #[test]
+    fn long_subjects_are_cut_to_what_sns_accepts() {
+        let subject = cut("x".repeat(150), SUBJECT_LIMIT);
+        assert_eq!(subject.len(), SUBJECT_LIMIT);
+        assert!(subject.ends_with("..."));
+        assert_eq!(cut("café\nnow".into(), SUBJECT_LIMIT), "caf??now");
+    }
+}

@@ -1,0 +1,479 @@
+//! The decisions of the workflow, as plain functions over plain types: no SDK type comes in here.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{RecorderError, Result};
+use crate::event::{AlarmStateChange, AlarmValue};
+
+/// One recording, as the state machine carries it from StartRecording to Notify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recording {
+    pub nat_gateway_id: String,
+    pub execution_arn: String,
+    /// The state timestamp of the ALARM that started this recording (ms since the epoch).
+    pub alarm_at_millis: i64,
+    pub network_interface_ids: Vec<String>,
+    pub flow_log_ids: Vec<String>,
+    pub log_group_name: String,
+    /// RFC 3339.
+    pub started_at: String,
+    /// The wait's `TimeoutSecondsPath` points here.
+    pub timeout_seconds: u32,
+}
+
+/// Why an alarm event did not start a recording. None of these is an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// The alarm's name does not start with this stack's prefix.
+    NotOurAlarm,
+    /// No metric of the alarm has a `NatGatewayId` dimension.
+    NoNatGateway,
+    /// The event is not a transition into ALARM.
+    NotAnAlarm,
+    /// Another execution is recording this NAT Gateway.
+    AlreadyRecording,
+    /// This ALARM episode (same state timestamp, or an older one) was already handled.
+    DuplicateAlarm,
+    /// NumOfRecordings has been reached for this NAT Gateway.
+    LimitReached,
+}
+
+impl SkipReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::NotOurAlarm => "the alarm does not belong to this stack",
+            Self::NoNatGateway => "the alarm has no NatGatewayId dimension",
+            Self::NotAnAlarm => "the alarm did not enter the ALARM state",
+            Self::AlreadyRecording => "this NAT Gateway is already being recorded",
+            Self::DuplicateAlarm => "this alarm episode was already handled",
+            Self::LimitReached => "NumOfRecordings has been reached for this NAT Gateway",
+        }
+    }
+}
+
+/// What StartRecording returns; the Choice state reads `action`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "lowercase")]
+pub enum StartOutput {
+    Record {
+        recording: Recording,
+    },
+    Skip {
+        reason: SkipReason,
+        #[serde(rename = "natGatewayId", skip_serializing_if = "Option::is_none")]
+        nat_gateway_id: Option<String>,
+    },
+}
+
+/// An ALARM that may start a recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spike {
+    pub nat_gateway_id: String,
+    pub alarm_at_millis: i64,
+}
+
+/// An OK that may end a recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Calm {
+    pub nat_gateway_id: String,
+    pub ok_at_millis: i64,
+}
+
+/// Checks that the event is ours and names a NAT Gateway; `expected` is the state it must enter.
+fn ours(
+    event: &AlarmStateChange,
+    prefix: &str,
+    expected: AlarmValue,
+) -> Result<Result<(String, i64), SkipReason>> {
+    if !event.detail.alarm_name.starts_with(prefix) {
+        return Ok(Err(SkipReason::NotOurAlarm));
+    }
+    if event.state()? != expected {
+        return Ok(Err(SkipReason::NotAnAlarm));
+    }
+    let Some(nat) = event.nat_gateway_id() else {
+        return Ok(Err(SkipReason::NoNatGateway));
+    };
+    Ok(Ok((nat.to_owned(), event.state_timestamp_millis()?)))
+}
+
+/// May this event start a recording? `Err(reason)` inside means: no, and that is fine.
+pub fn spike_from(
+    event: &AlarmStateChange,
+    alarm_name_prefix: &str,
+) -> Result<Result<Spike, SkipReason>> {
+    Ok(ours(event, alarm_name_prefix, AlarmValue::Alarm)?.map(
+        |(nat_gateway_id, alarm_at_millis)| Spike {
+            nat_gateway_id,
+            alarm_at_millis,
+        },
+    ))
+}
+
+/// May this event end a recording? `Err(reason)` inside means: ignore it.
+pub fn calm_from(
+    event: &AlarmStateChange,
+    alarm_name_prefix: &str,
+) -> Result<Result<Calm, SkipReason>> {
+    Ok(
+        ours(event, alarm_name_prefix, AlarmValue::Ok)?.map(|(nat_gateway_id, ok_at_millis)| {
+            Calm {
+                nat_gateway_id,
+                ok_at_millis,
+            }
+        }),
+    )
+}
+
+/// The recording slot of one NAT Gateway, as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Slot {
+    pub active_execution: Option<String>,
+    /// The state timestamp of the last ALARM that claimed the slot.
+    pub alarm_at_millis: Option<i64>,
+    pub recordings: u32,
+    pub task_token: Option<String>,
+    /// Set by an OK that came before the task token was stored.
+    pub ok_at_millis: Option<i64>,
+}
+
+/// The result of trying to claim a slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This execution now owns the slot, and the recording was counted.
+    Claimed,
+    /// This execution already owned the slot (a retried StartRecording): nothing was counted again.
+    AlreadyOwned,
+    Refused(SkipReason),
+}
+
+/// Why a conditional claim failed, read from the slot as it is after the failure. The order
+/// matters: a second delivery of the running episode's ALARM is "already recording".
+///
+/// `None` means the slot as read now would allow the claim: it changed between the write and
+/// the read (a recording was just released), so the claim is worth trying again.
+pub fn why_refused(
+    slot: &Slot,
+    execution_arn: &str,
+    spike: &Spike,
+    max_recordings: u32,
+) -> Option<Claim> {
+    match &slot.active_execution {
+        Some(owner) if owner == execution_arn => Some(Claim::AlreadyOwned),
+        Some(_) => Some(Claim::Refused(SkipReason::AlreadyRecording)),
+        None if slot
+            .alarm_at_millis
+            .is_some_and(|at| at >= spike.alarm_at_millis) =>
+        {
+            Some(Claim::Refused(SkipReason::DuplicateAlarm))
+        }
+        None if max_recordings > 0 && slot.recordings >= max_recordings => {
+            Some(Claim::Refused(SkipReason::LimitReached))
+        }
+        None => None,
+    }
+}
+
+/// How a recording ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "ending", rename_all = "kebab-case")]
+pub enum Ending {
+    /// The alarm returned to OK.
+    AlarmOk,
+    /// RecordingTime passed first.
+    Timeout,
+    /// A step failed; `error` and `cause` are what Step Functions reported.
+    Error { error: String, cause: String },
+}
+
+impl Ending {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::AlarmOk => "the alarm returned to OK".into(),
+            Self::Timeout => "the recording time ran out before the alarm returned to OK".into(),
+            Self::Error { error, cause } => format!("a step failed ({error}: {cause})"),
+        }
+    }
+}
+
+/// A Step Functions error caught into the state by a `Catch`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaughtError {
+    #[serde(rename = "Error", default)]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+/// The workflow's state as StopRecording and Notify receive it: the alarm event at the root, with
+/// what each step added.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowState {
+    #[serde(default)]
+    pub start: Option<StartOutput>,
+    /// The output of a successful wait (SendTaskSuccess).
+    #[serde(default)]
+    pub wait: Option<serde_json::Value>,
+    /// Set by the wait's `States.Timeout` catcher.
+    #[serde(default)]
+    pub timeout: Option<CaughtError>,
+    /// Set by any other catcher.
+    #[serde(default)]
+    pub failure: Option<CaughtError>,
+    #[serde(default)]
+    pub stop: Option<StopOutput>,
+    /// Set when StopRecording itself failed after its retries.
+    #[serde(default)]
+    pub stop_failure: Option<CaughtError>,
+    /// The rest: the alarm event's own fields.
+    #[serde(flatten)]
+    pub event: serde_json::Map<String, serde_json::Value>,
+}
+
+impl WorkflowState {
+    pub fn recording(&self) -> Option<&Recording> {
+        match &self.start {
+            Some(StartOutput::Record { recording }) => Some(recording),
+            _ => None,
+        }
+    }
+
+    /// Why the recording ended: a failure wins over a timeout, a timeout over an OK.
+    pub fn ending(&self) -> Ending {
+        if let Some(failure) = &self.failure {
+            return Ending::Error {
+                error: failure.error.clone(),
+                cause: failure.cause.clone(),
+            };
+        }
+        if self.timeout.is_some() {
+            return Ending::Timeout;
+        }
+        if self.wait.is_some() {
+            return Ending::AlarmOk;
+        }
+        Ending::Error {
+            error: "NoOutcome".into(),
+            cause: "the recording stopped without an OK, a timeout or a caught error".into(),
+        }
+    }
+
+    /// The NAT Gateway: from the recording, or from the alarm event when StartRecording failed.
+    pub fn nat_gateway_id(&self) -> Result<String> {
+        if let Some(recording) = self.recording() {
+            return Ok(recording.nat_gateway_id.clone());
+        }
+        let event = AlarmStateChange::from_value(serde_json::Value::Object(self.event.clone()))?;
+        event.nat_gateway_id().map(str::to_owned).ok_or_else(|| {
+            RecorderError::InvalidInput("the alarm event names no NAT Gateway".into())
+        })
+    }
+}
+
+/// What StopRecording returns, and Notify reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StopOutput {
+    pub nat_gateway_id: String,
+    #[serde(flatten)]
+    pub ending: Ending,
+    pub deleted_flow_log_ids: Vec<String>,
+    /// RFC 3339.
+    pub stopped_at: String,
+    /// Whether this execution still owned the slot and released it.
+    pub released: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_fixtures::fixture;
+    use serde_json::json;
+
+    const PREFIX: &str = "nat-recorder.NatGatewaySpike.";
+
+    fn event(name: &str) -> AlarmStateChange {
+        AlarmStateChange::from_value(fixture(name)).unwrap()
+    }
+
+    #[test]
+    fn our_alarm_is_a_spike_on_its_nat_gateway() {
+        let spike = spike_from(&event("alarm.json"), PREFIX).unwrap().unwrap();
+        assert_eq!(spike.nat_gateway_id, "nat-0123456789abcdef0");
+        assert_eq!(spike.alarm_at_millis, 1_715_681_700_123);
+    }
+
+    #[test]
+    fn someone_elses_alarm_is_ignored() {
+        assert_eq!(
+            spike_from(&event("foreign-alarm.json"), PREFIX).unwrap(),
+            Err(SkipReason::NotOurAlarm)
+        );
+        assert_eq!(
+            calm_from(&event("foreign-alarm.json"), PREFIX).unwrap(),
+            Err(SkipReason::NotOurAlarm)
+        );
+    }
+
+    #[test]
+    fn an_alarm_on_another_metric_is_ignored() {
+        assert_eq!(
+            spike_from(&event("cpu-alarm.json"), PREFIX).unwrap(),
+            Err(SkipReason::NoNatGateway)
+        );
+    }
+
+    #[test]
+    fn an_ok_is_not_a_spike_and_an_alarm_is_not_a_calm() {
+        assert_eq!(
+            spike_from(&event("ok.json"), PREFIX).unwrap(),
+            Err(SkipReason::NotAnAlarm)
+        );
+        assert_eq!(
+            calm_from(&event("alarm.json"), PREFIX).unwrap(),
+            Err(SkipReason::NotAnAlarm)
+        );
+        let calm = calm_from(&event("ok.json"), PREFIX).unwrap().unwrap();
+        assert_eq!(calm.nat_gateway_id, "nat-0123456789abcdef0");
+    }
+
+    fn spike(at: i64) -> Spike {
+        Spike {
+            nat_gateway_id: "nat-1".into(),
+            alarm_at_millis: at,
+        }
+    }
+
+    #[test]
+    fn a_retried_start_finds_its_own_claim() {
+        let slot = Slot {
+            active_execution: Some("exec-a".into()),
+            alarm_at_millis: Some(10),
+            ..Slot::default()
+        };
+        assert_eq!(
+            why_refused(&slot, "exec-a", &spike(10), 0),
+            Some(Claim::AlreadyOwned)
+        );
+    }
+
+    #[test]
+    fn a_second_execution_is_refused_while_one_records() {
+        // Given exec-a records the episode at t=10
+        let slot = Slot {
+            active_execution: Some("exec-a".into()),
+            alarm_at_millis: Some(10),
+            ..Slot::default()
+        };
+        // When the same ALARM is delivered again, or a newer one arrives
+        // Then both are refused: one recording at a time
+        let busy = Some(Claim::Refused(SkipReason::AlreadyRecording));
+        assert_eq!(why_refused(&slot, "exec-b", &spike(10), 0), busy);
+        assert_eq!(why_refused(&slot, "exec-b", &spike(20), 0), busy);
+    }
+
+    #[test]
+    fn a_late_duplicate_of_a_finished_episode_is_refused() {
+        let slot = Slot {
+            alarm_at_millis: Some(10),
+            recordings: 1,
+            ..Slot::default()
+        };
+        let duplicate = Some(Claim::Refused(SkipReason::DuplicateAlarm));
+        assert_eq!(why_refused(&slot, "exec-b", &spike(10), 0), duplicate);
+        assert_eq!(why_refused(&slot, "exec-b", &spike(5), 0), duplicate);
+    }
+
+    #[test]
+    fn the_limit_refuses_a_new_episode() {
+        let slot = Slot {
+            alarm_at_millis: Some(10),
+            recordings: 2,
+            ..Slot::default()
+        };
+        assert_eq!(
+            why_refused(&slot, "exec-b", &spike(20), 2),
+            Some(Claim::Refused(SkipReason::LimitReached))
+        );
+    }
+
+    #[test]
+    fn a_slot_that_would_allow_the_claim_now_is_worth_another_try() {
+        let slot = Slot {
+            alarm_at_millis: Some(10),
+            recordings: 1,
+            ..Slot::default()
+        };
+        assert_eq!(why_refused(&slot, "exec-b", &spike(20), 0), None);
+        assert_eq!(why_refused(&slot, "exec-b", &spike(20), 5), None);
+    }
+
+    #[test]
+    fn start_output_is_tagged_for_the_choice_state() {
+        let skip = StartOutput::Skip {
+            reason: SkipReason::LimitReached,
+            nat_gateway_id: Some("nat-1".into()),
+        };
+        assert_eq!(
+            serde_json::to_value(&skip).unwrap(),
+            json!({"action": "skip", "reason": "limit-reached", "natGatewayId": "nat-1"})
+        );
+    }
+
+    fn recording() -> Recording {
+        Recording {
+            nat_gateway_id: "nat-0123456789abcdef0".into(),
+            execution_arn: "arn:aws:states:us-east-1:123456789012:execution:sm:e1".into(),
+            alarm_at_millis: 1,
+            network_interface_ids: vec!["eni-1".into()],
+            flow_log_ids: vec!["fl-1".into()],
+            log_group_name: "/flowlogs".into(),
+            started_at: "2024-05-14T10:15:02Z".into(),
+            timeout_seconds: 900,
+        }
+    }
+
+    fn state_with(extra: serde_json::Value) -> WorkflowState {
+        let mut value = fixture("alarm.json");
+        value["start"] = serde_json::to_value(StartOutput::Record {
+            recording: recording(),
+        })
+        .unwrap();
+        for (k, v) in extra.as_object().unwrap() {
+            value[k] = v.clone();
+        }
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn the_ending_follows_what_the_wait_left_in_the_state() {
+        assert_eq!(
+            state_with(json!({"wait": {"ending": "alarm-ok"}})).ending(),
+            Ending::AlarmOk
+        );
+        assert_eq!(
+            state_with(json!({"timeout": {"Error": "States.Timeout", "Cause": ""}})).ending(),
+            Ending::Timeout
+        );
+        let failed = state_with(json!({"failure": {"Error": "SlotNotOwned", "Cause": "lost"}}));
+        assert_eq!(
+            failed.ending(),
+            Ending::Error {
+                error: "SlotNotOwned".into(),
+                cause: "lost".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_failed_start_still_names_its_nat_gateway_from_the_event() {
+        let mut value = fixture("alarm.json");
+        value["failure"] = json!({"Error": "FlowLogCreationFailed", "Cause": "eni-1: denied"});
+        let state: WorkflowState = serde_json::from_value(value).unwrap();
+        assert!(state.recording().is_none());
+        assert_eq!(state.nat_gateway_id().unwrap(), "nat-0123456789abcdef0");
+    }
+}

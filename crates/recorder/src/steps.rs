@@ -1,0 +1,340 @@
+//! The five steps of the workflow. Each takes the adapters it needs and a decoded input, and
+//! returns what the state machine stores; the Lambda binaries only decode and encode.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::config::{NotifierConfig, ResolverConfig, StartConfig};
+use crate::error::{RecorderError, Result};
+use crate::event::AlarmStateChange;
+use crate::flowlogs::{describe_refusals, FlowLogSpec, FlowLogs};
+use crate::notify::{compose, Mailer, Report, ReportContext};
+use crate::recording::{
+    calm_from, spike_from, Claim, Recording, SkipReason, StartOutput, StopOutput, WorkflowState,
+};
+use crate::store::SlotTable;
+use crate::tokens::{Resume, Waiters};
+
+/// Decodes a step's input, naming the step and what is wrong.
+pub fn decode<T: DeserializeOwned>(step: &str, value: serde_json::Value) -> Result<T> {
+    serde_json::from_value(value).map_err(|e| RecorderError::InvalidInput(format!("{step}: {e}")))
+}
+
+fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// StartRecording's input: the alarm event and the execution (`$$.Execution.Id`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartInput {
+    pub event: serde_json::Value,
+    pub execution_arn: String,
+}
+
+/// StartRecording: claim the slot, find the interfaces, create the flow logs.
+pub async fn start_recording(
+    config: &StartConfig,
+    slots: &SlotTable,
+    ec2: &FlowLogs,
+    input: StartInput,
+    now: DateTime<Utc>,
+) -> Result<StartOutput> {
+    let event = AlarmStateChange::from_value(input.event)?;
+    let spike = match spike_from(&event, &config.alarm_name_prefix)? {
+        Ok(spike) => spike,
+        Err(reason) => {
+            info!(alarm = %event.detail.alarm_name, reason = reason.describe(), "skipped");
+            return Ok(StartOutput::Skip {
+                reason,
+                nat_gateway_id: event.nat_gateway_id().map(str::to_owned),
+            });
+        }
+    };
+    let nat = spike.nat_gateway_id.clone();
+    let span = tracing::info_span!("start_recording", nat_gateway_id = %nat, execution = %input.execution_arn);
+    let _enter = span.enter();
+
+    let started_at = rfc3339(now);
+    let claim = slots
+        .claim(
+            &spike,
+            &input.execution_arn,
+            config.max_recordings,
+            &started_at,
+        )
+        .await?;
+    if let Claim::Refused(reason) = claim {
+        info!(reason = reason.describe(), "skipped");
+        return Ok(StartOutput::Skip {
+            reason,
+            nat_gateway_id: Some(nat),
+        });
+    }
+
+    let interfaces = ec2.nat_gateway_interfaces(&nat).await?;
+    // A retried StartRecording may have created some flow logs already: keep them.
+    let existing = if claim == Claim::AlreadyOwned {
+        ec2.find_by_execution(&input.execution_arn).await?
+    } else {
+        Vec::new()
+    };
+    let covered: BTreeSet<&str> = existing.iter().map(|f| f.resource_id.as_str()).collect();
+    let missing: Vec<String> = interfaces
+        .iter()
+        .filter(|eni| !covered.contains(eni.as_str()))
+        .cloned()
+        .collect();
+    let mut flow_log_ids: Vec<String> = existing.iter().map(|f| f.flow_log_id.clone()).collect();
+    if !missing.is_empty() {
+        let (created, refused) = ec2
+            .create(&FlowLogSpec {
+                network_interface_ids: &missing,
+                log_group_name: &config.log_group_name,
+                delivery_role_arn: &config.delivery_role_arn,
+                stack_name: &config.stack_name,
+                execution_arn: &input.execution_arn,
+                nat_gateway_id: &nat,
+            })
+            .await?;
+        flow_log_ids.extend(created);
+        if !refused.is_empty() {
+            // What was created carries this execution's tag: StopRecording finds and deletes it.
+            return Err(RecorderError::FlowLogCreationFailed(describe_refusals(
+                &refused,
+            )));
+        }
+    }
+    slots
+        .record_flow_logs(&nat, &input.execution_arn, &flow_log_ids, &interfaces)
+        .await?;
+    info!(flow_logs = ?flow_log_ids, interfaces = ?interfaces, "recording");
+    Ok(StartOutput::Record {
+        recording: Recording {
+            nat_gateway_id: nat,
+            execution_arn: input.execution_arn,
+            alarm_at_millis: spike.alarm_at_millis,
+            network_interface_ids: interfaces,
+            flow_log_ids,
+            log_group_name: config.log_group_name.clone(),
+            started_at,
+            timeout_seconds: config.recording_time_seconds,
+        },
+    })
+}
+
+/// WaitForAlarmOrTimeout's input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterInput {
+    pub task_token: String,
+    pub nat_gateway_id: String,
+    pub execution_arn: String,
+}
+
+/// The result sent with SendTaskSuccess: the wait's output, `$.wait` in the state.
+pub fn alarm_ok_output(ok_at_millis: i64, resumed_by: &str) -> serde_json::Value {
+    json!({"ending": "alarm-ok", "okAtMillis": ok_at_millis, "resumedBy": resumed_by})
+}
+
+/// What token-register did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterOutput {
+    pub stored: bool,
+    /// An OK had arrived before the token: the wait was resumed at once.
+    pub resumed_at_once: bool,
+}
+
+/// token-register: store the token while this execution owns the slot; resume at once when
+/// the OK came first.
+pub async fn register_token(
+    slots: &SlotTable,
+    waiters: &Waiters,
+    input: RegisterInput,
+) -> Result<RegisterOutput> {
+    let span = tracing::info_span!("register_token", nat_gateway_id = %input.nat_gateway_id, execution = %input.execution_arn);
+    let _enter = span.enter();
+    let ok_first = slots
+        .store_token(
+            &input.nat_gateway_id,
+            &input.execution_arn,
+            &input.task_token,
+        )
+        .await?;
+    let Some(ok_at) = ok_first else {
+        info!("waiting for the alarm to return to OK");
+        return Ok(RegisterOutput {
+            stored: true,
+            resumed_at_once: false,
+        });
+    };
+    let resume = waiters
+        .resume(&input.task_token, &alarm_ok_output(ok_at, "token-register"))
+        .await?;
+    info!(?resume, "the OK came before the token: resumed at once");
+    Ok(RegisterOutput {
+        stored: true,
+        resumed_at_once: true,
+    })
+}
+
+/// What the OK resolver did with an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum ResolveOutcome {
+    /// Not an OK of ours.
+    Ignored { reason: SkipReason },
+    /// No active recording began before this OK (a late OK, or nothing recording).
+    NoRecording,
+    /// The recording is not waiting yet: token-register will resume it when it stores its token.
+    Marked,
+    /// The waiting execution was resumed.
+    Resumed,
+    /// The wait had already ended (timed out, or resumed by a duplicate OK).
+    AlreadyResolved,
+}
+
+/// alarm-ok-resolver: end the active recording this OK belongs to.
+pub async fn resolve_ok(
+    config: &ResolverConfig,
+    slots: &SlotTable,
+    waiters: &Waiters,
+    event: serde_json::Value,
+) -> Result<ResolveOutcome> {
+    let event = AlarmStateChange::from_value(event)?;
+    let calm = match calm_from(&event, &config.alarm_name_prefix)? {
+        Ok(calm) => calm,
+        Err(reason) => {
+            info!(alarm = %event.detail.alarm_name, reason = reason.describe(), "ignored");
+            return Ok(ResolveOutcome::Ignored { reason });
+        }
+    };
+    let span = tracing::info_span!("resolve_ok", nat_gateway_id = %calm.nat_gateway_id);
+    let _enter = span.enter();
+    let Some(marked) = slots
+        .mark_ok(&calm.nat_gateway_id, calm.ok_at_millis)
+        .await?
+    else {
+        info!("no active recording began before this OK");
+        return Ok(ResolveOutcome::NoRecording);
+    };
+    let Some(token) = marked.task_token else {
+        info!(execution = %marked.execution_arn, "marked: the recording resumes when its token is stored");
+        return Ok(ResolveOutcome::Marked);
+    };
+    match waiters
+        .resume(
+            &token,
+            &alarm_ok_output(calm.ok_at_millis, "alarm-ok-resolver"),
+        )
+        .await?
+    {
+        Resume::Resumed => {
+            info!(execution = %marked.execution_arn, "resumed");
+            Ok(ResolveOutcome::Resumed)
+        }
+        Resume::AlreadyResolved => {
+            info!(execution = %marked.execution_arn, "the wait had already ended");
+            Ok(ResolveOutcome::AlreadyResolved)
+        }
+    }
+}
+
+/// StopRecording's and Notify's input: the whole state and the execution.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateInput {
+    pub state: WorkflowState,
+    #[serde(default)]
+    pub execution_arn: Option<String>,
+}
+
+/// StopRecording: delete every flow log of this execution, then release the slot if this
+/// execution still owns it. Safe to run again: what is gone stays gone.
+pub async fn stop_recording(
+    slots: &SlotTable,
+    ec2: &FlowLogs,
+    input: StateInput,
+    now: DateTime<Utc>,
+) -> Result<StopOutput> {
+    let execution = input.execution_arn.ok_or_else(|| {
+        RecorderError::InvalidInput("StopRecording: executionArn is missing".into())
+    })?;
+    let state = input.state;
+    let nat = state.nat_gateway_id()?;
+    let span = tracing::info_span!("stop_recording", nat_gateway_id = %nat, execution = %execution);
+    let _enter = span.enter();
+
+    let mut ids: BTreeSet<String> = state
+        .recording()
+        .map(|r| r.flow_log_ids.iter().cloned().collect())
+        .unwrap_or_default();
+    ids.extend(
+        ec2.find_by_execution(&execution)
+            .await?
+            .into_iter()
+            .map(|f| f.flow_log_id),
+    );
+    let ids: Vec<String> = ids.into_iter().collect();
+    ec2.delete(&ids).await?;
+    let released = slots.release(&nat, &execution).await?;
+    if !released {
+        warn!("the slot was not owned by this execution any more; left it as it is");
+    }
+    let ending = state.ending();
+    info!(deleted = ?ids, ending = ?ending, "stopped");
+    Ok(StopOutput {
+        nat_gateway_id: nat,
+        ending,
+        deleted_flow_log_ids: ids,
+        stopped_at: rfc3339(now),
+        released,
+    })
+}
+
+/// What the notifier sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifyOutput {
+    pub message_id: String,
+    pub subject: String,
+}
+
+/// Notify: email the report of how the recording ended.
+pub async fn notify(
+    config: &NotifierConfig,
+    mailer: &Mailer,
+    input: StateInput,
+) -> Result<NotifyOutput> {
+    let state = input.state;
+    let nat = state
+        .stop
+        .as_ref()
+        .map(|s| s.nat_gateway_id.clone())
+        .or_else(|| state.nat_gateway_id().ok())
+        .unwrap_or_else(|| "(unknown)".into());
+    let report = Report {
+        recording: state.recording(),
+        stop: state.stop.as_ref(),
+        stop_failure: state.stop_failure.as_ref(),
+        nat_gateway_id: &nat,
+    };
+    let context = ReportContext {
+        region: &config.region,
+        log_group_name: &config.log_group_name,
+        query_name: &config.query_name,
+    };
+    let email = compose(&report, &context);
+    let message_id = mailer.send(&email).await?;
+    info!(nat_gateway_id = %nat, subject = %email.subject, "report sent");
+    Ok(NotifyOutput {
+        message_id,
+        subject: email.subject,
+    })
+}
