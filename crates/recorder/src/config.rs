@@ -13,14 +13,8 @@ pub fn process_env(name: &str) -> Option<String> {
 fn required(env: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<String> {
     match env(name) {
         Some(value) if !value.trim().is_empty() => Ok(value.trim().to_owned()),
-        Some(_) => Err(RecorderError::Config {
-            name,
-            problem: "is empty".into(),
-        }),
-        None => Err(RecorderError::Config {
-            name,
-            problem: "is not set".into(),
-        }),
+        Some(_) => Err(RecorderError::Config { name, problem: "is empty".into() }),
+        None => Err(RecorderError::Config { name, problem: "is not set".into() }),
     }
 }
 
@@ -40,9 +34,7 @@ pub struct TableConfig {
 
 impl TableConfig {
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        Ok(Self {
-            table_name: required(&env, "TABLE_NAME")?,
-        })
+        Ok(Self { table_name: required(&env, "TABLE_NAME")? })
     }
 }
 
@@ -92,10 +84,7 @@ pub struct ResolverConfig {
 
 impl ResolverConfig {
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        Ok(Self {
-            table_name: required(&env, "TABLE_NAME")?,
-            alarm_name_prefix: required(&env, "ALARM_NAME_PREFIX")?,
-        })
+        Ok(Self { table_name: required(&env, "TABLE_NAME")?, alarm_name_prefix: required(&env, "ALARM_NAME_PREFIX")? })
     }
 }
 
@@ -126,10 +115,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |name| map.get(name).cloned()
     }
 
@@ -138,17 +124,13 @@ mod tests {
         ("ALARM_NAME_PREFIX", "stack.NatGatewaySpike."),
         ("STACK_NAME", "stack"),
         ("LOG_GROUP_NAME", "/flowlogs"),
-        (
-            "DELIVERY_ROLE_ARN",
-            "arn:aws:iam::123456789012:role/delivery",
-        ),
+        ("DELIVERY_ROLE_ARN", "arn:aws:iam::123456789012:role/delivery"),
         ("RECORDING_TIME_SECONDS", "900"),
         ("NUM_OF_RECORDINGS", "0"),
     ];
 
     fn start_with(name: &str, value: Option<&str>) -> Result<StartConfig> {
-        let mut pairs: Vec<(&str, &str)> =
-            START.iter().copied().filter(|(k, _)| *k != name).collect();
+        let mut pairs: Vec<(&str, &str)> = START.iter().copied().filter(|(k, _)| *k != name).collect();
         if let Some(value) = value {
             pairs.push((name, value));
         }
@@ -166,10 +148,7 @@ mod tests {
     #[test]
     fn a_missing_variable_is_named() {
         let err = start_with("LOG_GROUP_NAME", None).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "environment variable LOG_GROUP_NAME: is not set"
-        );
+        assert_eq!(err.to_string(), "environment variable LOG_GROUP_NAME: is not set");
     }
 
     #[test]
@@ -181,11 +160,7 @@ mod tests {
     #[test]
     fn a_malformed_number_is_named_with_its_value() {
         let err = start_with("NUM_OF_RECORDINGS", Some("-1")).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("environment variable NUM_OF_RECORDINGS: \"-1\""),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("environment variable NUM_OF_RECORDINGS: \"-1\""), "{err}");
     }
 
     #[test]

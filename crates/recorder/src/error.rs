@@ -30,24 +30,15 @@ pub enum RecorderError {
 
     /// This execution no longer owns the NAT Gateway's recording slot.
     #[error("execution {execution} does not own the recording slot of {nat_gateway_id}")]
-    SlotNotOwned {
-        nat_gateway_id: String,
-        execution: String,
-    },
+    SlotNotOwned { nat_gateway_id: String, execution: String },
 
     /// A call that may succeed when tried again: throttling, a 5xx, a timeout.
     #[error("{operation} failed, worth retrying: {message}")]
-    Transient {
-        operation: &'static str,
-        message: String,
-    },
+    Transient { operation: &'static str, message: String },
 
     /// A call AWS answered with an error that retrying will not fix.
     #[error("{operation} failed: {message}")]
-    Aws {
-        operation: &'static str,
-        message: String,
-    },
+    Aws { operation: &'static str, message: String },
 }
 
 impl RecorderError {
@@ -66,10 +57,7 @@ impl RecorderError {
     }
 
     /// Classifies an SDK error: throttling, server faults and I/O are [`Self::Transient`].
-    pub(crate) fn from_sdk<E, R>(
-        operation: &'static str,
-        err: aws_sdk_dynamodb::error::SdkError<E, R>,
-    ) -> Self
+    pub(crate) fn from_sdk<E, R>(operation: &'static str, err: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self
     where
         E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
@@ -77,9 +65,7 @@ impl RecorderError {
         use aws_sdk_dynamodb::error::SdkError;
         let message = describe_sdk_error(&err);
         let transient = match &err {
-            SdkError::TimeoutError(_)
-            | SdkError::DispatchFailure(_)
-            | SdkError::ResponseError(_) => true,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
             SdkError::ServiceError(service) => is_transient_code(service.err().code()),
             _ => false,
         };
@@ -126,11 +112,7 @@ where
     match err {
         SdkError::ServiceError(service) => {
             let inner = service.err();
-            format!(
-                "{}: {}",
-                inner.code().unwrap_or("UnknownError"),
-                inner.message().unwrap_or("no message")
-            )
+            format!("{}: {}", inner.code().unwrap_or("UnknownError"), inner.message().unwrap_or("no message"))
         }
         other => {
             let mut text = other.to_string();
@@ -147,10 +129,7 @@ where
 
 impl From<RecorderError> for Diagnostic {
     fn from(err: RecorderError) -> Self {
-        Diagnostic {
-            error_type: err.error_type().to_owned(),
-            error_message: err.to_string(),
-        }
+        Diagnostic { error_type: err.error_type().to_owned(), error_message: err.to_string() }
     }
 }
 
@@ -165,10 +144,7 @@ mod tests {
         let err = RecorderError::FlowLogCreationFailed("eni-1: Access denied".into());
         let diagnostic = Diagnostic::from(err);
         assert_eq!(diagnostic.error_type, "FlowLogCreationFailed");
-        assert_eq!(
-            diagnostic.error_message,
-            "could not create flow logs: eni-1: Access denied"
-        );
+        assert_eq!(diagnostic.error_message, "could not create flow logs: eni-1: Access denied");
     }
 
     #[test]

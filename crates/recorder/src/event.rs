@@ -88,9 +88,8 @@ pub enum AlarmValue {
 impl AlarmStateChange {
     /// Parses an event, naming what is wrong when it is not an alarm state change.
     pub fn from_value(value: serde_json::Value) -> Result<Self> {
-        serde_json::from_value(value).map_err(|e| {
-            RecorderError::InvalidInput(format!("not a CloudWatch Alarm State Change event: {e}"))
-        })
+        serde_json::from_value(value)
+            .map_err(|e| RecorderError::InvalidInput(format!("not a CloudWatch Alarm State Change event: {e}")))
     }
 
     /// The NAT Gateway id from whichever metric carries a `NatGatewayId` dimension, wherever it
@@ -127,13 +126,13 @@ impl AlarmStateChange {
 
 /// Parses CloudWatch's `2019-10-02T17:20:48.551+0000`, and RFC 3339 for good measure.
 pub fn parse_alarm_timestamp(text: &str) -> Result<DateTime<FixedOffset>> {
-    DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z")
-        .or_else(|_| DateTime::parse_from_rfc3339(text))
-        .map_err(|_| {
+    DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z").or_else(|_| DateTime::parse_from_rfc3339(text)).map_err(
+        |_| {
             RecorderError::InvalidInput(format!(
                 "alarm state timestamp {text:?} is not of the form 2024-01-31T12:00:00.000+0000"
             ))
-        })
+        },
+    )
 }
 
 #[cfg(test)]
@@ -188,10 +187,7 @@ mod tests {
     fn an_unknown_state_is_rejected_by_name() {
         let mut value = fixture("alarm.json");
         value["detail"]["state"]["value"] = "SOMETIMES".into();
-        let err = AlarmStateChange::from_value(value)
-            .unwrap()
-            .state()
-            .unwrap_err();
+        let err = AlarmStateChange::from_value(value).unwrap().state().unwrap_err();
         assert!(err.to_string().contains("SOMETIMES"), "{err}");
     }
 

@@ -3,8 +3,7 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_ec2::types::{
-    Filter, FlowLogsResourceType, LogDestinationType, ResourceType, Tag, TagSpecification,
-    TrafficType,
+    Filter, FlowLogsResourceType, LogDestinationType, ResourceType, Tag, TagSpecification, TrafficType,
 };
 use aws_sdk_ec2::Client;
 
@@ -53,39 +52,21 @@ pub struct Refusal {
 
 /// Names every refused interface and why, for the `FlowLogCreationFailed` error.
 pub fn describe_refusals(refusals: &[Refusal]) -> String {
-    refusals
-        .iter()
-        .map(|r| format!("{} ({}: {})", r.resource_id, r.code, r.message))
-        .collect::<Vec<_>>()
-        .join("; ")
+    refusals.iter().map(|r| format!("{} ({}: {})", r.resource_id, r.code, r.message)).collect::<Vec<_>>().join("; ")
 }
 
 /// Of the ids we asked to delete, those EC2 refused for a reason other than "already gone".
 pub fn real_refusals(refusals: Vec<Refusal>) -> Vec<Refusal> {
-    refusals
-        .into_iter()
-        .filter(|r| r.code != FLOW_LOG_NOT_FOUND)
-        .collect()
+    refusals.into_iter().filter(|r| r.code != FLOW_LOG_NOT_FOUND).collect()
 }
 
 fn refusals(items: &[aws_sdk_ec2::types::UnsuccessfulItem]) -> Vec<Refusal> {
     items
         .iter()
         .map(|item| Refusal {
-            resource_id: item
-                .resource_id()
-                .unwrap_or("(unnamed resource)")
-                .to_owned(),
-            code: item
-                .error()
-                .and_then(|e| e.code())
-                .unwrap_or("UnknownError")
-                .to_owned(),
-            message: item
-                .error()
-                .and_then(|e| e.message())
-                .unwrap_or("no message")
-                .to_owned(),
+            resource_id: item.resource_id().unwrap_or("(unnamed resource)").to_owned(),
+            code: item.error().and_then(|e| e.code()).unwrap_or("UnknownError").to_owned(),
+            message: item.error().and_then(|e| e.message()).unwrap_or("no message").to_owned(),
         })
         .collect()
 }
@@ -105,22 +86,16 @@ impl FlowLogs {
         Self { client }
     }
 
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig) -> Self {
+        Self::new(Client::new(sdk))
+    }
+
     /// Every network interface of the NAT Gateway (one per address it holds).
     pub async fn nat_gateway_interfaces(&self, nat_gateway_id: &str) -> Result<Vec<String>> {
-        let out = self
-            .client
-            .describe_nat_gateways()
-            .nat_gateway_ids(nat_gateway_id)
-            .send()
-            .await
-            .map_err(|e| {
-                match e
-                    .as_service_error()
-                    .and_then(|s| aws_sdk_ec2::error::ProvideErrorMetadata::code(s))
-                {
-                    Some("NatGatewayNotFound") => {
-                        RecorderError::NatGatewayNotFound(nat_gateway_id.to_owned())
-                    }
+        let out =
+            self.client.describe_nat_gateways().nat_gateway_ids(nat_gateway_id).send().await.map_err(|e| {
+                match e.as_service_error().and_then(|s| aws_sdk_ec2::error::ProvideErrorMetadata::code(s)) {
+                    Some("NatGatewayNotFound") => RecorderError::NatGatewayNotFound(nat_gateway_id.to_owned()),
                     _ => RecorderError::from_sdk("EC2 DescribeNatGateways", e),
                 }
             })?;
@@ -149,10 +124,7 @@ impl FlowLogs {
             .tags(tag(TAG_STACK, spec.stack_name))
             .tags(tag(TAG_EXECUTION, spec.execution_arn))
             .tags(tag(TAG_NAT_GATEWAY, spec.nat_gateway_id))
-            .tags(tag(
-                "Name",
-                &format!("{} {}", spec.stack_name, spec.nat_gateway_id),
-            ))
+            .tags(tag("Name", &format!("{} {}", spec.stack_name, spec.nat_gateway_id)))
             .build();
         let out = self
             .client
@@ -180,21 +152,13 @@ impl FlowLogs {
             let out = self
                 .client
                 .describe_flow_logs()
-                .filter(
-                    Filter::builder()
-                        .name(format!("tag:{TAG_EXECUTION}"))
-                        .values(execution_arn)
-                        .build(),
-                )
+                .filter(Filter::builder().name(format!("tag:{TAG_EXECUTION}")).values(execution_arn).build())
                 .set_next_token(next.take())
                 .send()
                 .await
                 .map_err(|e| RecorderError::from_sdk("EC2 DescribeFlowLogs", e))?;
             ids.extend(out.flow_logs().iter().filter_map(|f| {
-                Some(FlowLogRef {
-                    flow_log_id: f.flow_log_id()?.to_owned(),
-                    resource_id: f.resource_id()?.to_owned(),
-                })
+                Some(FlowLogRef { flow_log_id: f.flow_log_id()?.to_owned(), resource_id: f.resource_id()?.to_owned() })
             }));
             match out.next_token() {
                 Some(token) if !token.is_empty() => next = Some(token.to_owned()),
@@ -208,17 +172,9 @@ impl FlowLogs {
         if flow_log_ids.is_empty() {
             return Ok(());
         }
-        let out = self
-            .client
-            .delete_flow_logs()
-            .set_flow_log_ids(Some(flow_log_ids.to_vec()))
-            .send()
-            .await
-            .map_err(|e| {
-                match e
-                    .as_service_error()
-                    .and_then(|s| aws_sdk_ec2::error::ProvideErrorMetadata::code(s))
-                {
+        let out =
+            self.client.delete_flow_logs().set_flow_log_ids(Some(flow_log_ids.to_vec())).send().await.map_err(|e| {
+                match e.as_service_error().and_then(|s| aws_sdk_ec2::error::ProvideErrorMetadata::code(s)) {
                     // A batch whose every id is gone may be answered with a service error.
                     Some(FLOW_LOG_NOT_FOUND) => None,
                     _ => Some(RecorderError::from_sdk("EC2 DeleteFlowLogs", e)),
@@ -233,10 +189,7 @@ impl FlowLogs {
         if refused.is_empty() {
             Ok(())
         } else {
-            Err(RecorderError::Aws {
-                operation: "EC2 DeleteFlowLogs",
-                message: describe_refusals(&refused),
-            })
+            Err(RecorderError::Aws { operation: "EC2 DeleteFlowLogs", message: describe_refusals(&refused) })
         }
     }
 }
@@ -270,30 +223,19 @@ mod tests {
     }
 
     fn refusal(id: &str, code: &str) -> Refusal {
-        Refusal {
-            resource_id: id.into(),
-            code: code.into(),
-            message: "msg".into(),
-        }
+        Refusal { resource_id: id.into(), code: code.into(), message: "msg".into() }
     }
 
     #[test]
     fn a_flow_log_already_gone_is_not_a_refusal() {
-        let left = real_refusals(vec![
-            refusal("fl-1", FLOW_LOG_NOT_FOUND),
-            refusal("fl-2", "UnauthorizedOperation"),
-        ]);
+        let left = real_refusals(vec![refusal("fl-1", FLOW_LOG_NOT_FOUND), refusal("fl-2", "UnauthorizedOperation")]);
         assert_eq!(left, vec![refusal("fl-2", "UnauthorizedOperation")]);
     }
 
     #[test]
     fn refusals_name_the_interface_and_awss_message() {
         let text = describe_refusals(&[
-            Refusal {
-                resource_id: "eni-1".into(),
-                code: "AccessDenied".into(),
-                message: "no role".into(),
-            },
+            Refusal { resource_id: "eni-1".into(), code: "AccessDenied".into(), message: "no role".into() },
             refusal("eni-2", "X"),
         ]);
         assert_eq!(text, "eni-1 (AccessDenied: no role); eni-2 (X: msg)");

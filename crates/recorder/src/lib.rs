@@ -23,6 +23,11 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
+/// The current time; the steps take it as an argument so tests can fix it.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
 /// Installs the runtime's default `tracing` subscriber: JSON under Lambda's structured logging.
 pub fn init_logging() {
     lambda_runtime::tracing::init_default_subscriber();

@@ -44,9 +44,7 @@ fn duration_text(seconds: i64) -> String {
 }
 
 fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
 }
 
 /// A console link that opens Logs Insights on the log group, with the saved query's name to
@@ -61,16 +59,7 @@ pub fn console_link(context: &ReportContext<'_>) -> String {
 
 /// SNS subjects must be printable ASCII without line breaks, at most 100 characters.
 fn cut(text: String, limit: usize) -> String {
-    let clean: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
+    let clean: String = text.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
     if clean.len() > limit {
         format!("{}...", &clean[..limit - 3])
     } else {
@@ -84,10 +73,7 @@ pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
     let ending = report
         .stop
         .map(|s| s.ending.clone())
-        .unwrap_or_else(|| Ending::Error {
-            error: "StopFailed".into(),
-            cause: "StopRecording did not finish".into(),
-        });
+        .unwrap_or_else(|| Ending::Error { error: "StopFailed".into(), cause: "StopRecording did not finish".into() });
     let started = report.recording.and_then(|r| parse_time(&r.started_at));
     let stopped = report.stop.and_then(|s| parse_time(&s.stopped_at));
     let duration = match (started, stopped) {
@@ -122,12 +108,7 @@ pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
         line("Log group", context.log_group_name);
         line(
             "Log streams",
-            &recording
-                .network_interface_ids
-                .iter()
-                .map(|e| format!("{e}-all"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            &recording.network_interface_ids.iter().map(|e| format!("{e}-all")).collect::<Vec<_>>().join(", "),
         );
     }
     body.push('\n');
@@ -170,10 +151,11 @@ pub struct Mailer {
 
 impl Mailer {
     pub fn new(client: Client, topic_arn: impl Into<String>) -> Self {
-        Self {
-            client,
-            topic_arn: topic_arn.into(),
-        }
+        Self { client, topic_arn: topic_arn.into() }
+    }
+
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, topic_arn: impl Into<String>) -> Self {
+        Self::new(Client::new(sdk), topic_arn)
     }
 
     pub async fn send(&self, email: &Email) -> Result<String> {
@@ -234,45 +216,16 @@ mod tests {
             nat_gateway_id: "nat-0123456789abcdef0",
         };
         let email = compose(&report, &CONTEXT);
-        assert_eq!(
-            email.subject,
-            "NAT Gateway nat-0123456789abcdef0: recorded 12m 32s, alarm back to OK"
-        );
-        assert!(
-            email.body.contains("Duration    12m 32s\n"),
-            "{}",
-            email.body
-        );
-        assert!(
-            email
-                .body
-                .contains("Why         the alarm returned to OK\n"),
-            "{}",
-            email.body
-        );
-        assert!(
-            email.body.contains("Log streams eni-0a-all, eni-0b-all\n"),
-            "{}",
-            email.body
-        );
-        assert!(
-            email.body.contains("Flow logs removed: fl-1, fl-2\n"),
-            "{}",
-            email.body
-        );
-        assert!(
-            email
-                .body
-                .contains("run the saved query \"Serverless Auto VPC Flow Log Recorder\""),
-            "{}",
-            email.body
-        );
-        assert!(email.body.contains("https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:logs-insights"));
-        assert!(
-            email.body.contains("$252Fvpc$252Fflowlogs"),
-            "{}",
-            email.body
-        );
+        assert_eq!(email.subject, "NAT Gateway nat-0123456789abcdef0: recorded 12m 32s, alarm back to OK");
+        assert!(email.body.contains("Duration    12m 32s\n"), "{}", email.body);
+        assert!(email.body.contains("Why         the alarm returned to OK\n"), "{}", email.body);
+        assert!(email.body.contains("Log streams eni-0a-all, eni-0b-all\n"), "{}", email.body);
+        assert!(email.body.contains("Flow logs removed: fl-1, fl-2\n"), "{}", email.body);
+        assert!(email.body.contains("run the saved query \"Serverless Auto VPC Flow Log Recorder\""), "{}", email.body);
+        assert!(email.body.contains(
+            "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:logs-insights"
+        ));
+        assert!(email.body.contains("$252Fvpc$252Fflowlogs"), "{}", email.body);
     }
 
     #[test]
@@ -286,56 +239,31 @@ mod tests {
             nat_gateway_id: "nat-0123456789abcdef0",
         };
         let email = compose(&report, &CONTEXT);
-        assert!(
-            email
-                .subject
-                .ends_with("recorded 12m 32s, stopped at the time limit"),
-            "{}",
-            email.subject
-        );
+        assert!(email.subject.ends_with("recorded 12m 32s, stopped at the time limit"), "{}", email.subject);
     }
 
     #[test]
     fn a_failure_names_the_error_and_the_cleanup() {
         let stop = StopOutput {
             deleted_flow_log_ids: vec!["fl-9".into()],
-            ..stop(Ending::Error {
-                error: "FlowLogCreationFailed".into(),
-                cause: "eni-0b (AccessDenied: no)".into(),
-            })
+            ..stop(Ending::Error { error: "FlowLogCreationFailed".into(), cause: "eni-0b (AccessDenied: no)".into() })
         };
-        let report = Report {
-            recording: None,
-            stop: Some(&stop),
-            stop_failure: None,
-            nat_gateway_id: "nat-0123456789abcdef0",
-        };
+        let report =
+            Report { recording: None, stop: Some(&stop), stop_failure: None, nat_gateway_id: "nat-0123456789abcdef0" };
         let email = compose(&report, &CONTEXT);
-        assert_eq!(
-            email.subject,
-            "NAT Gateway nat-0123456789abcdef0: recording FAILED"
-        );
+        assert_eq!(email.subject, "NAT Gateway nat-0123456789abcdef0: recording FAILED");
         assert!(
-            email
-                .body
-                .contains("a step failed (FlowLogCreationFailed: eni-0b (AccessDenied: no))"),
+            email.body.contains("a step failed (FlowLogCreationFailed: eni-0b (AccessDenied: no))"),
             "{}",
             email.body
         );
-        assert!(
-            email.body.contains("Flow logs removed: fl-9"),
-            "{}",
-            email.body
-        );
+        assert!(email.body.contains("Flow logs removed: fl-9"), "{}", email.body);
     }
 
     #[test]
     fn a_failed_stop_warns_that_flow_logs_may_remain() {
         let recording = recording();
-        let failure = CaughtError {
-            error: "Transient".into(),
-            cause: "throttled".into(),
-        };
+        let failure = CaughtError { error: "Transient".into(), cause: "throttled".into() };
         let report = Report {
             recording: Some(&recording),
             stop: None,
@@ -345,9 +273,7 @@ mod tests {
         let email = compose(&report, &CONTEXT);
         assert!(email.subject.contains("FAILED"));
         assert!(
-            email
-                .body
-                .contains("WARNING: the flow logs could not be removed (Transient: throttled)"),
+            email.body.contains("WARNING: the flow logs could not be removed (Transient: throttled)"),
             "{}",
             email.body
         );

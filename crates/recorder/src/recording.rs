@@ -82,11 +82,7 @@ pub struct Calm {
 }
 
 /// Checks that the event is ours and names a NAT Gateway; `expected` is the state it must enter.
-fn ours(
-    event: &AlarmStateChange,
-    prefix: &str,
-    expected: AlarmValue,
-) -> Result<Result<(String, i64), SkipReason>> {
+fn ours(event: &AlarmStateChange, prefix: &str, expected: AlarmValue) -> Result<Result<(String, i64), SkipReason>> {
     if !event.detail.alarm_name.starts_with(prefix) {
         return Ok(Err(SkipReason::NotOurAlarm));
     }
@@ -100,31 +96,15 @@ fn ours(
 }
 
 /// May this event start a recording? `Err(reason)` inside means: no, and that is fine.
-pub fn spike_from(
-    event: &AlarmStateChange,
-    alarm_name_prefix: &str,
-) -> Result<Result<Spike, SkipReason>> {
-    Ok(ours(event, alarm_name_prefix, AlarmValue::Alarm)?.map(
-        |(nat_gateway_id, alarm_at_millis)| Spike {
-            nat_gateway_id,
-            alarm_at_millis,
-        },
-    ))
+pub fn spike_from(event: &AlarmStateChange, alarm_name_prefix: &str) -> Result<Result<Spike, SkipReason>> {
+    Ok(ours(event, alarm_name_prefix, AlarmValue::Alarm)?
+        .map(|(nat_gateway_id, alarm_at_millis)| Spike { nat_gateway_id, alarm_at_millis }))
 }
 
 /// May this event end a recording? `Err(reason)` inside means: ignore it.
-pub fn calm_from(
-    event: &AlarmStateChange,
-    alarm_name_prefix: &str,
-) -> Result<Result<Calm, SkipReason>> {
-    Ok(
-        ours(event, alarm_name_prefix, AlarmValue::Ok)?.map(|(nat_gateway_id, ok_at_millis)| {
-            Calm {
-                nat_gateway_id,
-                ok_at_millis,
-            }
-        }),
-    )
+pub fn calm_from(event: &AlarmStateChange, alarm_name_prefix: &str) -> Result<Result<Calm, SkipReason>> {
+    Ok(ours(event, alarm_name_prefix, AlarmValue::Ok)?
+        .map(|(nat_gateway_id, ok_at_millis)| Calm { nat_gateway_id, ok_at_millis }))
 }
 
 /// The recording slot of one NAT Gateway, as stored.
@@ -154,19 +134,11 @@ pub enum Claim {
 ///
 /// `None` means the slot as read now would allow the claim: it changed between the write and
 /// the read (a recording was just released), so the claim is worth trying again.
-pub fn why_refused(
-    slot: &Slot,
-    execution_arn: &str,
-    spike: &Spike,
-    max_recordings: u32,
-) -> Option<Claim> {
+pub fn why_refused(slot: &Slot, execution_arn: &str, spike: &Spike, max_recordings: u32) -> Option<Claim> {
     match &slot.active_execution {
         Some(owner) if owner == execution_arn => Some(Claim::AlreadyOwned),
         Some(_) => Some(Claim::Refused(SkipReason::AlreadyRecording)),
-        None if slot
-            .alarm_at_millis
-            .is_some_and(|at| at >= spike.alarm_at_millis) =>
-        {
+        None if slot.alarm_at_millis.is_some_and(|at| at >= spike.alarm_at_millis) => {
             Some(Claim::Refused(SkipReason::DuplicateAlarm))
         }
         None if max_recordings > 0 && slot.recordings >= max_recordings => {
@@ -244,10 +216,7 @@ impl WorkflowState {
     /// Why the recording ended: a failure wins over a timeout, a timeout over an OK.
     pub fn ending(&self) -> Ending {
         if let Some(failure) = &self.failure {
-            return Ending::Error {
-                error: failure.error.clone(),
-                cause: failure.cause.clone(),
-            };
+            return Ending::Error { error: failure.error.clone(), cause: failure.cause.clone() };
         }
         if self.timeout.is_some() {
             return Ending::Timeout;
@@ -267,9 +236,10 @@ impl WorkflowState {
             return Ok(recording.nat_gateway_id.clone());
         }
         let event = AlarmStateChange::from_value(serde_json::Value::Object(self.event.clone()))?;
-        event.nat_gateway_id().map(str::to_owned).ok_or_else(|| {
-            RecorderError::InvalidInput("the alarm event names no NAT Gateway".into())
-        })
+        event
+            .nat_gateway_id()
+            .map(str::to_owned)
+            .ok_or_else(|| RecorderError::InvalidInput("the alarm event names no NAT Gateway".into()))
     }
 }
 
@@ -308,66 +278,37 @@ mod tests {
 
     #[test]
     fn someone_elses_alarm_is_ignored() {
-        assert_eq!(
-            spike_from(&event("foreign-alarm.json"), PREFIX).unwrap(),
-            Err(SkipReason::NotOurAlarm)
-        );
-        assert_eq!(
-            calm_from(&event("foreign-alarm.json"), PREFIX).unwrap(),
-            Err(SkipReason::NotOurAlarm)
-        );
+        assert_eq!(spike_from(&event("foreign-alarm.json"), PREFIX).unwrap(), Err(SkipReason::NotOurAlarm));
+        assert_eq!(calm_from(&event("foreign-alarm.json"), PREFIX).unwrap(), Err(SkipReason::NotOurAlarm));
     }
 
     #[test]
     fn an_alarm_on_another_metric_is_ignored() {
-        assert_eq!(
-            spike_from(&event("cpu-alarm.json"), PREFIX).unwrap(),
-            Err(SkipReason::NoNatGateway)
-        );
+        assert_eq!(spike_from(&event("cpu-alarm.json"), PREFIX).unwrap(), Err(SkipReason::NoNatGateway));
     }
 
     #[test]
     fn an_ok_is_not_a_spike_and_an_alarm_is_not_a_calm() {
-        assert_eq!(
-            spike_from(&event("ok.json"), PREFIX).unwrap(),
-            Err(SkipReason::NotAnAlarm)
-        );
-        assert_eq!(
-            calm_from(&event("alarm.json"), PREFIX).unwrap(),
-            Err(SkipReason::NotAnAlarm)
-        );
+        assert_eq!(spike_from(&event("ok.json"), PREFIX).unwrap(), Err(SkipReason::NotAnAlarm));
+        assert_eq!(calm_from(&event("alarm.json"), PREFIX).unwrap(), Err(SkipReason::NotAnAlarm));
         let calm = calm_from(&event("ok.json"), PREFIX).unwrap().unwrap();
         assert_eq!(calm.nat_gateway_id, "nat-0123456789abcdef0");
     }
 
     fn spike(at: i64) -> Spike {
-        Spike {
-            nat_gateway_id: "nat-1".into(),
-            alarm_at_millis: at,
-        }
+        Spike { nat_gateway_id: "nat-1".into(), alarm_at_millis: at }
     }
 
     #[test]
     fn a_retried_start_finds_its_own_claim() {
-        let slot = Slot {
-            active_execution: Some("exec-a".into()),
-            alarm_at_millis: Some(10),
-            ..Slot::default()
-        };
-        assert_eq!(
-            why_refused(&slot, "exec-a", &spike(10), 0),
-            Some(Claim::AlreadyOwned)
-        );
+        let slot = Slot { active_execution: Some("exec-a".into()), alarm_at_millis: Some(10), ..Slot::default() };
+        assert_eq!(why_refused(&slot, "exec-a", &spike(10), 0), Some(Claim::AlreadyOwned));
     }
 
     #[test]
     fn a_second_execution_is_refused_while_one_records() {
         // Given exec-a records the episode at t=10
-        let slot = Slot {
-            active_execution: Some("exec-a".into()),
-            alarm_at_millis: Some(10),
-            ..Slot::default()
-        };
+        let slot = Slot { active_execution: Some("exec-a".into()), alarm_at_millis: Some(10), ..Slot::default() };
         // When the same ALARM is delivered again, or a newer one arrives
         // Then both are refused: one recording at a time
         let busy = Some(Claim::Refused(SkipReason::AlreadyRecording));
@@ -377,11 +318,7 @@ mod tests {
 
     #[test]
     fn a_late_duplicate_of_a_finished_episode_is_refused() {
-        let slot = Slot {
-            alarm_at_millis: Some(10),
-            recordings: 1,
-            ..Slot::default()
-        };
+        let slot = Slot { alarm_at_millis: Some(10), recordings: 1, ..Slot::default() };
         let duplicate = Some(Claim::Refused(SkipReason::DuplicateAlarm));
         assert_eq!(why_refused(&slot, "exec-b", &spike(10), 0), duplicate);
         assert_eq!(why_refused(&slot, "exec-b", &spike(5), 0), duplicate);
@@ -389,34 +326,20 @@ mod tests {
 
     #[test]
     fn the_limit_refuses_a_new_episode() {
-        let slot = Slot {
-            alarm_at_millis: Some(10),
-            recordings: 2,
-            ..Slot::default()
-        };
-        assert_eq!(
-            why_refused(&slot, "exec-b", &spike(20), 2),
-            Some(Claim::Refused(SkipReason::LimitReached))
-        );
+        let slot = Slot { alarm_at_millis: Some(10), recordings: 2, ..Slot::default() };
+        assert_eq!(why_refused(&slot, "exec-b", &spike(20), 2), Some(Claim::Refused(SkipReason::LimitReached)));
     }
 
     #[test]
     fn a_slot_that_would_allow_the_claim_now_is_worth_another_try() {
-        let slot = Slot {
-            alarm_at_millis: Some(10),
-            recordings: 1,
-            ..Slot::default()
-        };
+        let slot = Slot { alarm_at_millis: Some(10), recordings: 1, ..Slot::default() };
         assert_eq!(why_refused(&slot, "exec-b", &spike(20), 0), None);
         assert_eq!(why_refused(&slot, "exec-b", &spike(20), 5), None);
     }
 
     #[test]
     fn start_output_is_tagged_for_the_choice_state() {
-        let skip = StartOutput::Skip {
-            reason: SkipReason::LimitReached,
-            nat_gateway_id: Some("nat-1".into()),
-        };
+        let skip = StartOutput::Skip { reason: SkipReason::LimitReached, nat_gateway_id: Some("nat-1".into()) };
         assert_eq!(
             serde_json::to_value(&skip).unwrap(),
             json!({"action": "skip", "reason": "limit-reached", "natGatewayId": "nat-1"})
@@ -438,10 +361,7 @@ mod tests {
 
     fn state_with(extra: serde_json::Value) -> WorkflowState {
         let mut value = fixture("alarm.json");
-        value["start"] = serde_json::to_value(StartOutput::Record {
-            recording: recording(),
-        })
-        .unwrap();
+        value["start"] = serde_json::to_value(StartOutput::Record { recording: recording() }).unwrap();
         for (k, v) in extra.as_object().unwrap() {
             value[k] = v.clone();
         }
@@ -450,22 +370,10 @@ mod tests {
 
     #[test]
     fn the_ending_follows_what_the_wait_left_in_the_state() {
-        assert_eq!(
-            state_with(json!({"wait": {"ending": "alarm-ok"}})).ending(),
-            Ending::AlarmOk
-        );
-        assert_eq!(
-            state_with(json!({"timeout": {"Error": "States.Timeout", "Cause": ""}})).ending(),
-            Ending::Timeout
-        );
+        assert_eq!(state_with(json!({"wait": {"ending": "alarm-ok"}})).ending(), Ending::AlarmOk);
+        assert_eq!(state_with(json!({"timeout": {"Error": "States.Timeout", "Cause": ""}})).ending(), Ending::Timeout);
         let failed = state_with(json!({"failure": {"Error": "SlotNotOwned", "Cause": "lost"}}));
-        assert_eq!(
-            failed.ending(),
-            Ending::Error {
-                error: "SlotNotOwned".into(),
-                cause: "lost".into()
-            }
-        );
+        assert_eq!(failed.ending(), Ending::Error { error: "SlotNotOwned".into(), cause: "lost".into() });
     }
 
     #[test]

@@ -14,9 +14,7 @@ use crate::error::{RecorderError, Result};
 use crate::event::AlarmStateChange;
 use crate::flowlogs::{describe_refusals, FlowLogSpec, FlowLogs};
 use crate::notify::{compose, Mailer, Report, ReportContext};
-use crate::recording::{
-    calm_from, spike_from, Claim, Recording, SkipReason, StartOutput, StopOutput, WorkflowState,
-};
+use crate::recording::{calm_from, spike_from, Claim, Recording, SkipReason, StartOutput, StopOutput, WorkflowState};
 use crate::store::SlotTable;
 use crate::tokens::{Resume, Waiters};
 
@@ -50,10 +48,7 @@ pub async fn start_recording(
         Ok(spike) => spike,
         Err(reason) => {
             info!(alarm = %event.detail.alarm_name, reason = reason.describe(), "skipped");
-            return Ok(StartOutput::Skip {
-                reason,
-                nat_gateway_id: event.nat_gateway_id().map(str::to_owned),
-            });
+            return Ok(StartOutput::Skip { reason, nat_gateway_id: event.nat_gateway_id().map(str::to_owned) });
         }
     };
     let nat = spike.nat_gateway_id.clone();
@@ -61,35 +56,18 @@ pub async fn start_recording(
     let _enter = span.enter();
 
     let started_at = rfc3339(now);
-    let claim = slots
-        .claim(
-            &spike,
-            &input.execution_arn,
-            config.max_recordings,
-            &started_at,
-        )
-        .await?;
+    let claim = slots.claim(&spike, &input.execution_arn, config.max_recordings, &started_at).await?;
     if let Claim::Refused(reason) = claim {
         info!(reason = reason.describe(), "skipped");
-        return Ok(StartOutput::Skip {
-            reason,
-            nat_gateway_id: Some(nat),
-        });
+        return Ok(StartOutput::Skip { reason, nat_gateway_id: Some(nat) });
     }
 
     let interfaces = ec2.nat_gateway_interfaces(&nat).await?;
     // A retried StartRecording may have created some flow logs already: keep them.
-    let existing = if claim == Claim::AlreadyOwned {
-        ec2.find_by_execution(&input.execution_arn).await?
-    } else {
-        Vec::new()
-    };
+    let existing =
+        if claim == Claim::AlreadyOwned { ec2.find_by_execution(&input.execution_arn).await? } else { Vec::new() };
     let covered: BTreeSet<&str> = existing.iter().map(|f| f.resource_id.as_str()).collect();
-    let missing: Vec<String> = interfaces
-        .iter()
-        .filter(|eni| !covered.contains(eni.as_str()))
-        .cloned()
-        .collect();
+    let missing: Vec<String> = interfaces.iter().filter(|eni| !covered.contains(eni.as_str())).cloned().collect();
     let mut flow_log_ids: Vec<String> = existing.iter().map(|f| f.flow_log_id.clone()).collect();
     if !missing.is_empty() {
         let (created, refused) = ec2
@@ -105,14 +83,10 @@ pub async fn start_recording(
         flow_log_ids.extend(created);
         if !refused.is_empty() {
             // What was created carries this execution's tag: StopRecording finds and deletes it.
-            return Err(RecorderError::FlowLogCreationFailed(describe_refusals(
-                &refused,
-            )));
+            return Err(RecorderError::FlowLogCreationFailed(describe_refusals(&refused)));
         }
     }
-    slots
-        .record_flow_logs(&nat, &input.execution_arn, &flow_log_ids, &interfaces)
-        .await?;
+    slots.record_flow_logs(&nat, &input.execution_arn, &flow_log_ids, &interfaces).await?;
     info!(flow_logs = ?flow_log_ids, interfaces = ?interfaces, "recording");
     Ok(StartOutput::Record {
         recording: Recording {
@@ -153,35 +127,18 @@ pub struct RegisterOutput {
 
 /// token-register: store the token while this execution owns the slot; resume at once when
 /// the OK came first.
-pub async fn register_token(
-    slots: &SlotTable,
-    waiters: &Waiters,
-    input: RegisterInput,
-) -> Result<RegisterOutput> {
-    let span = tracing::info_span!("register_token", nat_gateway_id = %input.nat_gateway_id, execution = %input.execution_arn);
+pub async fn register_token(slots: &SlotTable, waiters: &Waiters, input: RegisterInput) -> Result<RegisterOutput> {
+    let span =
+        tracing::info_span!("register_token", nat_gateway_id = %input.nat_gateway_id, execution = %input.execution_arn);
     let _enter = span.enter();
-    let ok_first = slots
-        .store_token(
-            &input.nat_gateway_id,
-            &input.execution_arn,
-            &input.task_token,
-        )
-        .await?;
+    let ok_first = slots.store_token(&input.nat_gateway_id, &input.execution_arn, &input.task_token).await?;
     let Some(ok_at) = ok_first else {
         info!("waiting for the alarm to return to OK");
-        return Ok(RegisterOutput {
-            stored: true,
-            resumed_at_once: false,
-        });
+        return Ok(RegisterOutput { stored: true, resumed_at_once: false });
     };
-    let resume = waiters
-        .resume(&input.task_token, &alarm_ok_output(ok_at, "token-register"))
-        .await?;
+    let resume = waiters.resume(&input.task_token, &alarm_ok_output(ok_at, "token-register")).await?;
     info!(?resume, "the OK came before the token: resumed at once");
-    Ok(RegisterOutput {
-        stored: true,
-        resumed_at_once: true,
-    })
+    Ok(RegisterOutput { stored: true, resumed_at_once: true })
 }
 
 /// What the OK resolver did with an event.
@@ -217,10 +174,7 @@ pub async fn resolve_ok(
     };
     let span = tracing::info_span!("resolve_ok", nat_gateway_id = %calm.nat_gateway_id);
     let _enter = span.enter();
-    let Some(marked) = slots
-        .mark_ok(&calm.nat_gateway_id, calm.ok_at_millis)
-        .await?
-    else {
+    let Some(marked) = slots.mark_ok(&calm.nat_gateway_id, calm.ok_at_millis).await? else {
         info!("no active recording began before this OK");
         return Ok(ResolveOutcome::NoRecording);
     };
@@ -228,13 +182,7 @@ pub async fn resolve_ok(
         info!(execution = %marked.execution_arn, "marked: the recording resumes when its token is stored");
         return Ok(ResolveOutcome::Marked);
     };
-    match waiters
-        .resume(
-            &token,
-            &alarm_ok_output(calm.ok_at_millis, "alarm-ok-resolver"),
-        )
-        .await?
-    {
+    match waiters.resume(&token, &alarm_ok_output(calm.ok_at_millis, "alarm-ok-resolver")).await? {
         Resume::Resumed => {
             info!(execution = %marked.execution_arn, "resumed");
             Ok(ResolveOutcome::Resumed)
@@ -263,24 +211,17 @@ pub async fn stop_recording(
     input: StateInput,
     now: DateTime<Utc>,
 ) -> Result<StopOutput> {
-    let execution = input.execution_arn.ok_or_else(|| {
-        RecorderError::InvalidInput("StopRecording: executionArn is missing".into())
-    })?;
+    let execution = input
+        .execution_arn
+        .ok_or_else(|| RecorderError::InvalidInput("StopRecording: executionArn is missing".into()))?;
     let state = input.state;
     let nat = state.nat_gateway_id()?;
     let span = tracing::info_span!("stop_recording", nat_gateway_id = %nat, execution = %execution);
     let _enter = span.enter();
 
-    let mut ids: BTreeSet<String> = state
-        .recording()
-        .map(|r| r.flow_log_ids.iter().cloned().collect())
-        .unwrap_or_default();
-    ids.extend(
-        ec2.find_by_execution(&execution)
-            .await?
-            .into_iter()
-            .map(|f| f.flow_log_id),
-    );
+    let mut ids: BTreeSet<String> =
+        state.recording().map(|r| r.flow_log_ids.iter().cloned().collect()).unwrap_or_default();
+    ids.extend(ec2.find_by_execution(&execution).await?.into_iter().map(|f| f.flow_log_id));
     let ids: Vec<String> = ids.into_iter().collect();
     ec2.delete(&ids).await?;
     let released = slots.release(&nat, &execution).await?;
@@ -289,13 +230,7 @@ pub async fn stop_recording(
     }
     let ending = state.ending();
     info!(deleted = ?ids, ending = ?ending, "stopped");
-    Ok(StopOutput {
-        nat_gateway_id: nat,
-        ending,
-        deleted_flow_log_ids: ids,
-        stopped_at: rfc3339(now),
-        released,
-    })
+    Ok(StopOutput { nat_gateway_id: nat, ending, deleted_flow_log_ids: ids, stopped_at: rfc3339(now), released })
 }
 
 /// What the notifier sent.
@@ -307,11 +242,7 @@ pub struct NotifyOutput {
 }
 
 /// Notify: email the report of how the recording ended.
-pub async fn notify(
-    config: &NotifierConfig,
-    mailer: &Mailer,
-    input: StateInput,
-) -> Result<NotifyOutput> {
+pub async fn notify(config: &NotifierConfig, mailer: &Mailer, input: StateInput) -> Result<NotifyOutput> {
     let state = input.state;
     let nat = state
         .stop
@@ -333,8 +264,5 @@ pub async fn notify(
     let email = compose(&report, &context);
     let message_id = mailer.send(&email).await?;
     info!(nat_gateway_id = %nat, subject = %email.subject, "report sent");
-    Ok(NotifyOutput {
-        message_id,
-        subject: email.subject,
-    })
+    Ok(NotifyOutput { message_id, subject: email.subject })
 }

@@ -46,9 +46,7 @@ fn strings(values: &[String]) -> AttributeValue {
 fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(
     err: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
 ) -> bool {
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| code == "ConditionalCheckFailedException")
+    err.as_service_error().and_then(|e| e.code()).is_some_and(|code| code == "ConditionalCheckFailedException")
 }
 
 fn text(item: &Item, key: &str) -> Option<String> {
@@ -76,9 +74,7 @@ pub fn slot_from_item(item: &Item) -> Result<Slot> {
     Ok(Slot {
         active_execution: text(item, ACTIVE_EXECUTION),
         alarm_at_millis: number(item, ALARM_AT)?,
-        recordings: number(item, RECORDINGS)?
-            .unwrap_or(0)
-            .clamp(0, u32::MAX as i64) as u32,
+        recordings: number(item, RECORDINGS)?.unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
         task_token: text(item, TASK_TOKEN),
         ok_at_millis: number(item, OK_AT)?,
     })
@@ -94,10 +90,11 @@ pub struct MarkedOk {
 
 impl SlotTable {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
+    }
+
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(Client::new(sdk), table)
     }
 
     fn key(nat_gateway_id: &str) -> (String, AttributeValue) {
@@ -151,9 +148,7 @@ impl SlotTable {
                 .expression_attribute_values(":zero", n(0))
                 .expression_attribute_values(":one", n(1));
             if max_recordings > 0 {
-                condition.push_str(&format!(
-                    " AND (attribute_not_exists({RECORDINGS}) OR {RECORDINGS} < :limit)"
-                ));
+                condition.push_str(&format!(" AND (attribute_not_exists({RECORDINGS}) OR {RECORDINGS} < :limit)"));
                 request = request.expression_attribute_values(":limit", n(max_recordings));
             }
             match request.condition_expression(condition).send().await {
@@ -183,9 +178,7 @@ impl SlotTable {
             .update_item()
             .table_name(&self.table)
             .key(k, v)
-            .update_expression(format!(
-                "SET {FLOW_LOG_IDS} = :fl, {NETWORK_INTERFACE_IDS} = :eni"
-            ))
+            .update_expression(format!("SET {FLOW_LOG_IDS} = :fl, {NETWORK_INTERFACE_IDS} = :eni"))
             .condition_expression(format!("{ACTIVE_EXECUTION} = :exec"))
             .expression_attribute_values(":fl", strings(flow_log_ids))
             .expression_attribute_values(":eni", strings(network_interface_ids))
@@ -224,11 +217,7 @@ impl SlotTable {
 
     /// Marks the active recording as ended by an OK at `ok_at_millis`, if there is one and it
     /// began before that OK. `None`: no recording this OK belongs to.
-    pub async fn mark_ok(
-        &self,
-        nat_gateway_id: &str,
-        ok_at_millis: i64,
-    ) -> Result<Option<MarkedOk>> {
+    pub async fn mark_ok(&self, nat_gateway_id: &str, ok_at_millis: i64) -> Result<Option<MarkedOk>> {
         let (k, v) = Self::key(nat_gateway_id);
         let result = self
             .client
@@ -236,9 +225,7 @@ impl SlotTable {
             .table_name(&self.table)
             .key(k, v)
             .update_expression(format!("SET {OK_AT} = :ok"))
-            .condition_expression(format!(
-                "attribute_exists({ACTIVE_EXECUTION}) AND {ALARM_AT} < :ok"
-            ))
+            .condition_expression(format!("attribute_exists({ACTIVE_EXECUTION}) AND {ALARM_AT} < :ok"))
             .expression_attribute_values(":ok", n(ok_at_millis))
             .return_values(ReturnValue::AllNew)
             .send()
@@ -251,10 +238,7 @@ impl SlotTable {
                     operation: "DynamoDB UpdateItem (mark OK)",
                     message: "the updated item has no activeExecution".into(),
                 })?;
-                Ok(Some(MarkedOk {
-                    execution_arn,
-                    task_token: slot.task_token,
-                }))
+                Ok(Some(MarkedOk { execution_arn, task_token: slot.task_token }))
             }
             Err(e) if conditional_failed(&e) => Ok(None),
             Err(e) => Err(RecorderError::from_sdk("DynamoDB UpdateItem (mark OK)", e)),
@@ -330,9 +314,7 @@ mod tests {
 
     #[test]
     fn a_malformed_number_names_its_attribute() {
-        let item: Item = [(ALARM_AT.to_owned(), s("yesterday"))]
-            .into_iter()
-            .collect();
+        let item: Item = [(ALARM_AT.to_owned(), s("yesterday"))].into_iter().collect();
         let err = slot_from_item(&item).unwrap_err();
         assert!(err.to_string().contains("alarmAt"), "{err}");
     }

@@ -25,23 +25,17 @@ impl Waiters {
         Self { client }
     }
 
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig) -> Self {
+        Self::new(Client::new(sdk))
+    }
+
     /// Sends `output` (JSON) as the result of the wait behind `task_token`.
     pub async fn resume(&self, task_token: &str, output: &serde_json::Value) -> Result<Resume> {
-        let result = self
-            .client
-            .send_task_success()
-            .task_token(task_token)
-            .output(output.to_string())
-            .send()
-            .await;
+        let result = self.client.send_task_success().task_token(task_token).output(output.to_string()).send().await;
         match result {
             Ok(_) => Ok(Resume::Resumed),
             Err(e) => match e.as_service_error() {
-                Some(s)
-                    if s.is_task_timed_out()
-                        || s.is_invalid_token()
-                        || s.is_task_does_not_exist() =>
-                {
+                Some(s) if s.is_task_timed_out() || s.is_invalid_token() || s.is_task_does_not_exist() => {
                     Ok(Resume::AlreadyResolved)
                 }
                 _ => Err(RecorderError::from_sdk("Step Functions SendTaskSuccess", e)),

@@ -1,1 +1,20 @@
-fn main() {}
+//! The OK rule's target: ends the recording the OK belongs to.
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use recorder::config::{process_env, ResolverConfig};
+use recorder::steps;
+use recorder::store::SlotTable;
+use recorder::tokens::Waiters;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    recorder::init_logging();
+    let config = ResolverConfig::from_env(process_env)?;
+    let sdk = recorder::sdk_config().await;
+    let slots = SlotTable::from_sdk_config(&sdk, &config.table_name);
+    let waiters = Waiters::from_sdk_config(&sdk);
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| async {
+        steps::resolve_ok(&config, &slots, &waiters, event.payload).await
+    }))
+    .await
+}

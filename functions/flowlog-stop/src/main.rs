@@ -1,1 +1,21 @@
-fn main() {}
+//! StopRecording: deletes the recording's flow logs and releases the slot.
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use recorder::config::{process_env, TableConfig};
+use recorder::flowlogs::FlowLogs;
+use recorder::steps::{self, StateInput};
+use recorder::store::SlotTable;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    recorder::init_logging();
+    let config = TableConfig::from_env(process_env)?;
+    let sdk = recorder::sdk_config().await;
+    let slots = SlotTable::from_sdk_config(&sdk, &config.table_name);
+    let ec2 = FlowLogs::from_sdk_config(&sdk);
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| async {
+        let input: StateInput = steps::decode("StopRecording", event.payload)?;
+        steps::stop_recording(&slots, &ec2, input, recorder::now()).await
+    }))
+    .await
+}

@@ -1,1 +1,19 @@
-fn main() {}
+//! Notify: emails the report of the recording to the stack's topic.
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use recorder::config::{process_env, NotifierConfig};
+use recorder::notify::Mailer;
+use recorder::steps::{self, StateInput};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    recorder::init_logging();
+    let config = NotifierConfig::from_env(process_env)?;
+    let sdk = recorder::sdk_config().await;
+    let mailer = Mailer::from_sdk_config(&sdk, &config.topic_arn);
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| async {
+        let input: StateInput = steps::decode("Notify", event.payload)?;
+        steps::notify(&config, &mailer, input).await
+    }))
+    .await
+}
