@@ -172,26 +172,46 @@ impl FlowLogs {
         if flow_log_ids.is_empty() {
             return Ok(());
         }
-        let out =
-            self.client.delete_flow_logs().set_flow_log_ids(Some(flow_log_ids.to_vec())).send().await.map_err(|e| {
-                match e.as_service_error().and_then(|s| aws_sdk_ec2::error::ProvideErrorMetadata::code(s)) {
-                    // A batch whose every id is gone may be answered with a service error.
-                    Some(FLOW_LOG_NOT_FOUND) => None,
-                    _ => Some(RecorderError::from_sdk("EC2 DeleteFlowLogs", e)),
+        match self.delete_batch(flow_log_ids).await? {
+            Batch::Done => Ok(()),
+            // Some APIs answer a batch with one unknown id by failing it whole: the others may
+            // still be there, so delete them one at a time.
+            Batch::SomeUnknown if flow_log_ids.len() > 1 => {
+                for id in flow_log_ids {
+                    self.delete_batch(std::slice::from_ref(id)).await?;
                 }
-            });
-        let out = match out {
+                Ok(())
+            }
+            Batch::SomeUnknown => Ok(()),
+        }
+    }
+
+    async fn delete_batch(&self, flow_log_ids: &[String]) -> Result<Batch> {
+        let result = self.client.delete_flow_logs().set_flow_log_ids(Some(flow_log_ids.to_vec())).send().await;
+        let out = match result {
             Ok(out) => out,
-            Err(None) => return Ok(()),
-            Err(Some(err)) => return Err(err),
+            Err(e) => {
+                let code = e.as_service_error().and_then(aws_sdk_ec2::error::ProvideErrorMetadata::code);
+                if code == Some(FLOW_LOG_NOT_FOUND) {
+                    return Ok(Batch::SomeUnknown);
+                }
+                return Err(RecorderError::from_sdk("EC2 DeleteFlowLogs", e));
+            }
         };
         let refused = real_refusals(refusals(out.unsuccessful()));
         if refused.is_empty() {
-            Ok(())
+            Ok(Batch::Done)
         } else {
             Err(RecorderError::Aws { operation: "EC2 DeleteFlowLogs", message: describe_refusals(&refused) })
         }
     }
+}
+
+/// How a batch delete went.
+enum Batch {
+    Done,
+    /// The call failed whole because at least one id is unknown.
+    SomeUnknown,
 }
 
 #[cfg(test)]

@@ -1,0 +1,353 @@
+//! Each step's AWS effects, with real SDK clients against a moto server.
+
+use recorder::config::ResolverConfig;
+use recorder::flowlogs::{FlowLogs, LOG_FORMAT, TAG_EXECUTION, TAG_NAT_GATEWAY, TAG_STACK};
+use recorder::recording::{Ending, SkipReason, StartOutput, WorkflowState};
+use recorder::steps::{self, RegisterInput, ResolveOutcome, StartInput, StateInput};
+use recorder::store::SlotTable;
+use recorder::tokens::Waiters;
+use recorder_tests::{unique, World, ALARM_PREFIX};
+use serde_json::json;
+
+const T0: i64 = 1_715_681_700_123;
+
+fn execution() -> String {
+    format!("arn:aws:states:us-east-1:123456789012:execution:recorder:{}", unique("exec"))
+}
+
+fn slots(world: &World) -> SlotTable {
+    SlotTable::from_sdk_config(&world.sdk, &world.table_name)
+}
+
+async fn start(world: &World, max: u32, state: &str, at: i64, execution: &str) -> StartOutput {
+    steps::start_recording(
+        &world.start_config(max),
+        &slots(world),
+        &FlowLogs::from_sdk_config(&world.sdk),
+        StartInput { event: world.alarm_event(state, at), execution_arn: execution.to_owned() },
+        recorder::now(),
+    )
+    .await
+    .expect("StartRecording")
+}
+
+async fn stop(
+    world: &World,
+    start: &StartOutput,
+    execution: &str,
+    extra: serde_json::Value,
+) -> recorder::recording::StopOutput {
+    let mut state = world.alarm_event("ALARM", T0);
+    state["start"] = serde_json::to_value(start).unwrap();
+    for (k, v) in extra.as_object().unwrap() {
+        state[k] = v.clone();
+    }
+    let state: WorkflowState = serde_json::from_value(state).unwrap();
+    steps::stop_recording(
+        &slots(world),
+        &FlowLogs::from_sdk_config(&world.sdk),
+        StateInput { state, execution_arn: Some(execution.to_owned()) },
+        recorder::now(),
+    )
+    .await
+    .expect("StopRecording")
+}
+
+/// The flow logs moto holds on this world's NAT Gateway interface.
+async fn flow_logs_on_nat(world: &World) -> Vec<aws_sdk_ec2::types::FlowLog> {
+    aws_sdk_ec2::Client::new(&world.sdk)
+        .describe_flow_logs()
+        .filter(aws_sdk_ec2::types::Filter::builder().name("resource-id").values(&world.network_interface_id).build())
+        .send()
+        .await
+        .expect("DescribeFlowLogs")
+        .flow_logs()
+        .to_vec()
+}
+
+async fn resolve(world: &World, at: i64) -> ResolveOutcome {
+    let config = ResolverConfig { table_name: world.table_name.clone(), alarm_name_prefix: ALARM_PREFIX.into() };
+    steps::resolve_ok(&config, &slots(world), &Waiters::from_sdk_config(&world.sdk), world.alarm_event("OK", at))
+        .await
+        .expect("alarm-ok-resolver")
+}
+
+fn recording(output: &StartOutput) -> &recorder::recording::Recording {
+    match output {
+        StartOutput::Record { recording } => recording,
+        StartOutput::Skip { reason, .. } => panic!("expected a recording, got a skip: {reason:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_alarm_turns_flow_logs_on_for_the_nat_gateway_interface() {
+    // Given a NAT Gateway with one interface
+    let world = World::new().await;
+    let exec = execution();
+    // When its alarm fires
+    let output = start(&world, 0, "ALARM", T0, &exec).await;
+    // Then one flow log records that interface, as DESIGN.md specifies
+    let recording = recording(&output);
+    assert_eq!(recording.nat_gateway_id, world.nat_gateway_id);
+    assert_eq!(recording.network_interface_ids, vec![world.network_interface_id.clone()]);
+    assert_eq!(recording.timeout_seconds, 900);
+    let logs = flow_logs_on_nat(&world).await;
+    assert_eq!(logs.len(), 1);
+    let log = &logs[0];
+    assert_eq!(Some(recording.flow_log_ids[0].as_str()), log.flow_log_id());
+    assert_eq!(log.log_group_name(), Some(world.log_group_name.as_str()));
+    assert_eq!(log.log_format(), Some(LOG_FORMAT));
+    assert_eq!(log.max_aggregation_interval(), Some(60));
+    assert_eq!(log.traffic_type().map(|t| t.as_str()), Some("ALL"));
+    let tag = |key: &str| log.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_owned);
+    assert_eq!(tag(TAG_EXECUTION), Some(exec.clone()));
+    assert_eq!(tag(TAG_STACK).as_deref(), Some("nat-recorder"));
+    assert_eq!(tag(TAG_NAT_GATEWAY), Some(world.nat_gateway_id.clone()));
+    // And the slot is owned by this execution and counted once
+    let slot = slots(&world).slot(&world.nat_gateway_id).await.unwrap().unwrap();
+    assert_eq!(slot.active_execution.as_deref(), Some(exec.as_str()));
+    assert_eq!(slot.recordings, 1);
+    assert_eq!(slot.alarm_at_millis, Some(T0));
+}
+
+#[tokio::test]
+async fn stopping_deletes_the_flow_logs_and_releases_the_slot_and_can_run_twice() {
+    let world = World::new().await;
+    let exec = execution();
+    let output = start(&world, 0, "ALARM", T0, &exec).await;
+    let ids = recording(&output).flow_log_ids.clone();
+
+    let stopped = stop(&world, &output, &exec, json!({"wait": {"ending": "alarm-ok"}})).await;
+    assert_eq!(stopped.ending, Ending::AlarmOk);
+    assert_eq!(stopped.deleted_flow_log_ids, ids);
+    assert!(stopped.released);
+    assert!(flow_logs_on_nat(&world).await.is_empty());
+    let slot = slots(&world).slot(&world.nat_gateway_id).await.unwrap().unwrap();
+    assert_eq!(slot.active_execution, None);
+    assert_eq!(slot.recordings, 1, "the count outlives the recording");
+
+    // A retried StopRecording finds the flow logs already gone: that is done, not an error
+    let again = stop(&world, &output, &exec, json!({"timeout": {"Error": "States.Timeout"}})).await;
+    assert_eq!(again.ending, Ending::Timeout);
+    assert!(!again.released);
+}
+
+#[tokio::test]
+async fn a_duplicate_alarm_never_makes_a_second_recording() {
+    let world = World::new().await;
+    let first = execution();
+    let output = start(&world, 0, "ALARM", T0, &first).await;
+    recording(&output);
+
+    // The same event delivered again while recording: a second execution is refused
+    let second = start(&world, 0, "ALARM", T0, &execution()).await;
+    assert_eq!(
+        second,
+        StartOutput::Skip { reason: SkipReason::AlreadyRecording, nat_gateway_id: Some(world.nat_gateway_id.clone()) }
+    );
+
+    // And delivered once more after the recording ended: still the same episode
+    stop(&world, &output, &first, json!({"wait": {}})).await;
+    let late = start(&world, 0, "ALARM", T0, &execution()).await;
+    assert_eq!(
+        late,
+        StartOutput::Skip { reason: SkipReason::DuplicateAlarm, nat_gateway_id: Some(world.nat_gateway_id.clone()) }
+    );
+
+    assert!(flow_logs_on_nat(&world).await.is_empty());
+    assert_eq!(slots(&world).slot(&world.nat_gateway_id).await.unwrap().unwrap().recordings, 1);
+}
+
+#[tokio::test]
+async fn a_retried_start_in_the_same_execution_counts_once_and_keeps_its_flow_logs() {
+    let world = World::new().await;
+    let exec = execution();
+    let first = start(&world, 0, "ALARM", T0, &exec).await;
+    let again = start(&world, 0, "ALARM", T0, &exec).await;
+    assert_eq!(recording(&first).flow_log_ids, recording(&again).flow_log_ids);
+    assert_eq!(flow_logs_on_nat(&world).await.len(), 1);
+    assert_eq!(slots(&world).slot(&world.nat_gateway_id).await.unwrap().unwrap().recordings, 1);
+}
+
+#[tokio::test]
+async fn the_limit_stops_a_new_episode_once_reached() {
+    let world = World::new().await;
+    let exec = execution();
+    let output = start(&world, 1, "ALARM", T0, &exec).await;
+    stop(&world, &output, &exec, json!({"wait": {}})).await;
+
+    let next = start(&world, 1, "ALARM", T0 + 60_000, &execution()).await;
+    assert_eq!(
+        next,
+        StartOutput::Skip { reason: SkipReason::LimitReached, nat_gateway_id: Some(world.nat_gateway_id.clone()) }
+    );
+    assert!(flow_logs_on_nat(&world).await.is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_alarms_make_exactly_one_recording_and_one_count() {
+    // Given eight executions started by eight different ALARM episodes at once
+    let world = World::new().await;
+    let runs = (0..8).map(|i| {
+        let world = world.clone();
+        tokio::spawn(async move { start(&world, 0, "ALARM", T0 + i, &execution()).await })
+    });
+    let outputs: Vec<StartOutput> = futures_join(runs).await;
+    // Then one records, the rest are told someone else is recording
+    let recorded = outputs.iter().filter(|o| matches!(o, StartOutput::Record { .. })).count();
+    assert_eq!(recorded, 1, "{outputs:?}");
+    assert!(outputs.iter().all(|o| matches!(
+        o,
+        StartOutput::Record { .. } | StartOutput::Skip { reason: SkipReason::AlreadyRecording, .. }
+    )));
+    assert_eq!(flow_logs_on_nat(&world).await.len(), 1);
+    assert_eq!(slots(&world).slot(&world.nat_gateway_id).await.unwrap().unwrap().recordings, 1);
+}
+
+async fn futures_join<T: Send + 'static>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for handle in handles.collect::<Vec<_>>() {
+        out.push(handle.await.expect("task"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn concurrent_alarms_never_exceed_the_limit() {
+    let world = World::new().await;
+    // Two episodes already recorded and ended, limit three
+    for i in 0..2 {
+        let exec = execution();
+        let output = start(&world, 3, "ALARM", T0 + i * 60_000, &exec).await;
+        stop(&world, &output, &exec, json!({"wait": {}})).await;
+    }
+    let runs = (0..6).map(|i| {
+        let world = world.clone();
+        tokio::spawn(async move { start(&world, 3, "ALARM", T0 + 600_000 + i, &execution()).await })
+    });
+    let outputs = futures_join(runs).await;
+    assert_eq!(outputs.iter().filter(|o| matches!(o, StartOutput::Record { .. })).count(), 1);
+    assert_eq!(slots(&world).slot(&world.nat_gateway_id).await.unwrap().unwrap().recordings, 3);
+}
+
+#[tokio::test]
+async fn an_ok_before_the_token_is_kept_and_the_token_resumes_at_once() {
+    let world = World::new().await;
+    let exec = execution();
+    start(&world, 0, "ALARM", T0, &exec).await;
+    // When the OK arrives before the execution reaches its wait
+    assert_eq!(resolve(&world, T0 + 30_000).await, ResolveOutcome::Marked);
+    // Then storing the token finds the mark and resumes at once (the token here is not a live
+    // one, so Step Functions answers that it is closed: still a success)
+    let registered = steps::register_token(
+        &slots(&world),
+        &Waiters::from_sdk_config(&world.sdk),
+        RegisterInput {
+            task_token: "not-a-live-token".into(),
+            nat_gateway_id: world.nat_gateway_id.clone(),
+            execution_arn: exec,
+        },
+    )
+    .await
+    .expect("token-register");
+    assert!(registered.resumed_at_once);
+}
+
+#[tokio::test]
+async fn a_late_ok_from_an_earlier_episode_never_ends_a_later_recording() {
+    let world = World::new().await;
+    let exec = execution();
+    start(&world, 0, "ALARM", T0, &exec).await;
+    // An OK stamped before this recording's ALARM belongs to an earlier episode
+    assert_eq!(resolve(&world, T0 - 1_000).await, ResolveOutcome::NoRecording);
+    let slot = slots(&world).slot(&world.nat_gateway_id).await.unwrap().unwrap();
+    assert_eq!(slot.ok_at_millis, None);
+    assert_eq!(slot.active_execution.as_deref(), Some(exec.as_str()));
+}
+
+#[tokio::test]
+async fn an_ok_after_the_recording_timed_out_is_ignored() {
+    let world = World::new().await;
+    let exec = execution();
+    let output = start(&world, 0, "ALARM", T0, &exec).await;
+    stop(&world, &output, &exec, json!({"timeout": {"Error": "States.Timeout", "Cause": ""}})).await;
+    assert_eq!(resolve(&world, T0 + 3_600_000).await, ResolveOutcome::NoRecording);
+}
+
+#[tokio::test]
+async fn a_token_is_stored_only_by_the_owner_of_the_slot() {
+    let world = World::new().await;
+    start(&world, 0, "ALARM", T0, &execution()).await;
+    let err = steps::register_token(
+        &slots(&world),
+        &Waiters::from_sdk_config(&world.sdk),
+        RegisterInput {
+            task_token: "t".into(),
+            nat_gateway_id: world.nat_gateway_id.clone(),
+            execution_arn: execution(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "SlotNotOwned");
+}
+
+#[tokio::test]
+async fn a_foreign_alarm_or_another_metric_is_ignored_without_touching_anything() {
+    let world = World::new().await;
+    let mut foreign = world.alarm_event("ALARM", T0);
+    foreign["detail"]["alarmName"] = "another-stack.NatGatewaySpike.x".into();
+    let output = steps::start_recording(
+        &world.start_config(0),
+        &slots(&world),
+        &FlowLogs::from_sdk_config(&world.sdk),
+        StartInput { event: foreign, execution_arn: execution() },
+        recorder::now(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(output, StartOutput::Skip { reason: SkipReason::NotOurAlarm, .. }), "{output:?}");
+    assert!(flow_logs_on_nat(&world).await.is_empty());
+    assert_eq!(slots(&world).slot(&world.nat_gateway_id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_nat_gateway_that_does_not_exist_is_an_error_and_the_stop_releases_its_slot() {
+    let world = World::new().await;
+    let exec = execution();
+    let mut event = world.alarm_event("ALARM", T0);
+    let ghost = "nat-0fffffffffffffff0";
+    event["detail"]["alarmName"] = format!("{ALARM_PREFIX}{ghost}").into();
+    for metric in event["detail"]["configuration"]["metrics"].as_array_mut().unwrap() {
+        if let Some(d) = metric.pointer_mut("/metricStat/metric/dimensions") {
+            d["NatGatewayId"] = ghost.into();
+        }
+    }
+    let err = steps::start_recording(
+        &world.start_config(0),
+        &slots(&world),
+        &FlowLogs::from_sdk_config(&world.sdk),
+        StartInput { event: event.clone(), execution_arn: exec.clone() },
+        recorder::now(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "NatGatewayNotFound");
+    assert!(err.to_string().contains(ghost), "{err}");
+
+    // The Catch sends the state, with no recording, to StopRecording: it releases the slot
+    let mut state = event;
+    state["failure"] = json!({"Error": "NatGatewayNotFound", "Cause": err.to_string()});
+    let state: WorkflowState = serde_json::from_value(state).unwrap();
+    let stopped = steps::stop_recording(
+        &slots(&world),
+        &FlowLogs::from_sdk_config(&world.sdk),
+        StateInput { state, execution_arn: Some(exec) },
+        recorder::now(),
+    )
+    .await
+    .unwrap();
+    assert!(stopped.released);
+    assert!(matches!(stopped.ending, Ending::Error { ref error, .. } if error == "NatGatewayNotFound"));
+    assert_eq!(slots(&world).slot(ghost).await.unwrap().unwrap().active_execution, None);
+}
