@@ -4,6 +4,8 @@
 //! Set `MOTO_ENDPOINT` to share one running server (the Makefile does); otherwise each test
 //! binary starts its own from the project's virtualenv and it dies with the test process.
 
+pub mod template;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;

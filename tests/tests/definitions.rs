@@ -1,0 +1,239 @@
+//! The template, the state machine definition and the code agree with each other.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use recorder::config::{NotifierConfig, ResolverConfig, StartConfig, TableConfig};
+use recorder_tests::template::{read_repo_file, repo_file, Resolver, Template};
+use serde_json::Value;
+
+const FUNCTIONS: [(&str, &str); 5] = [
+    ("AlarmStartFunction", "alarm-start"),
+    ("TokenRegisterFunction", "token-register"),
+    ("AlarmOkResolverFunction", "alarm-ok-resolver"),
+    ("FlowlogStopFunction", "flowlog-stop"),
+    ("NotifierFunction", "notifier"),
+];
+
+fn resolver() -> Resolver<'static> {
+    let resources = [
+        ("RecordingsTable", "nat-recorder-RecordingsTable-1"),
+        ("FlowLogGroup", "/vpc-flowlogs-recorder/nat-recorder"),
+        ("FlowLogDeliveryRole.Arn", "arn:aws:iam::123456789012:role/nat-recorder-FlowLogDeliveryRole"),
+        ("ReportTopic", "arn:aws:sns:us-east-1:123456789012:nat-recorder-ReportTopic"),
+    ];
+    Resolver {
+        stack_name: "nat-recorder",
+        region: "us-east-1",
+        account: "123456789012",
+        resources: resources.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+    }
+}
+
+fn asl() -> Value {
+    serde_json::from_str(&read_repo_file("statemachine/recorder.asl.json")).expect("the ASL is JSON")
+}
+
+#[test]
+fn the_saved_query_in_the_template_is_exactly_the_text_in_queries() {
+    let template = Template::load();
+    let in_template = template.resource("RecorderQuery")["Properties"]["QueryString"].as_str().unwrap().to_owned();
+    assert_eq!(in_template, read_repo_file("queries/recorder.query"));
+}
+
+#[test]
+fn the_query_parses_as_many_fields_as_the_flow_log_format_writes() {
+    let query = read_repo_file("queries/recorder.query");
+    let parse = query.lines().find(|l| l.contains("parse @message")).expect("a parse line");
+    let pattern = parse.split('"').nth(1).unwrap();
+    let names = parse.split(" as ").nth(1).unwrap().split(',').count();
+    let fields = recorder::flowlogs::LOG_FORMAT.split(' ').count();
+    assert_eq!(pattern.split(' ').count(), fields);
+    assert_eq!(names, fields);
+}
+
+#[test]
+fn every_function_gets_the_settings_its_code_reads_at_cold_start() {
+    let template = Template::load();
+    let resolver = resolver();
+    let env_of = |id: &str| {
+        let mut env = template.function_env(id, &resolver);
+        env.insert("AWS_REGION".into(), "us-east-1".into());
+        move |name: &str| env.get(name).cloned()
+    };
+    let start = StartConfig::from_env(env_of("AlarmStartFunction")).expect("alarm-start's environment");
+    assert_eq!(start.recording_time_seconds, 900);
+    assert_eq!(start.max_recordings, 0);
+    assert_eq!(start.alarm_name_prefix, "nat-recorder.NatGatewaySpike.");
+    TableConfig::from_env(env_of("TokenRegisterFunction")).expect("token-register's environment");
+    TableConfig::from_env(env_of("FlowlogStopFunction")).expect("flowlog-stop's environment");
+    let resolver_config = ResolverConfig::from_env(env_of("AlarmOkResolverFunction")).expect("resolver's environment");
+    assert_eq!(resolver_config.alarm_name_prefix, start.alarm_name_prefix);
+    let notifier = NotifierConfig::from_env(env_of("NotifierFunction")).expect("notifier's environment");
+    let query_name = template.resolve(&template.resource("RecorderQuery")["Properties"]["Name"], &resolver);
+    assert_eq!(notifier.query_name, query_name);
+}
+
+#[test]
+fn every_function_builds_a_binary_of_this_workspace_for_arm64() {
+    let template = Template::load();
+    let globals = &template.root["Globals"]["Function"];
+    assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(globals["Architectures"][0].as_str(), Some("arm64"));
+    for (id, binary) in FUNCTIONS {
+        let metadata = &template.resource(id)["Metadata"];
+        assert_eq!(metadata["BuildMethod"].as_str(), Some("rust-cargolambda"), "{id}");
+        assert_eq!(metadata["BuildProperties"]["Binary"].as_str(), Some(binary), "{id}");
+        assert!(repo_file(&format!("functions/{binary}/Cargo.toml")).exists(), "{id}: no crate for {binary}");
+    }
+}
+
+#[test]
+fn the_rules_match_exactly_the_alarms_this_stack_creates() {
+    let template = Template::load();
+    let resolver = resolver();
+    let prefix = template.function_env("AlarmStartFunction", &resolver)["ALARM_NAME_PREFIX"].clone();
+    let alarms = &template.root["Resources"]["Fn::ForEach::NatGatewayAlarms"];
+    let alarm_name = alarms[2]["SpikeAlarm&{NatGatewayId}"]["Properties"]["AlarmName"].clone();
+    let Resolver { stack_name, region, account, mut resources } = resolver;
+    resources.insert("NatGatewayId".into(), "nat-0123456789abcdef0".into());
+    let resolver = Resolver { stack_name, region, account, resources };
+    assert_eq!(template.resolve(&alarm_name, &resolver), format!("{prefix}nat-0123456789abcdef0"));
+    for (id, event, state) in
+        [("RecorderStateMachine", "AlarmFired", "ALARM"), ("AlarmOkResolverFunction", "AlarmOk", "OK")]
+    {
+        let pattern = &template.resource(id)["Properties"]["Events"][event]["Properties"]["Pattern"];
+        let rule_prefix = template.resolve(&pattern["detail"]["alarmName"][0]["prefix"], &resolver);
+        assert_eq!(rule_prefix, prefix, "{id}");
+        assert_eq!(pattern["detail"]["state"]["value"][0].as_str(), Some(state), "{id}");
+    }
+    // Stack names cannot contain a dot, so "a." never matches the alarms of a stack "a-b".
+    assert!(prefix.ends_with('.') && !stack_name.contains('.'));
+}
+
+/// Every JSONPath in the definition, with the key it sits under.
+fn paths(value: &Value, key: &str, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if let Value::String(s) = v {
+                    if k.ends_with(".$") || k.ends_with("Path") || k == "Variable" {
+                        out.push((k.clone(), s.clone()));
+                    }
+                }
+                paths(v, k, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| paths(v, key, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_definition_uses_plain_jsonpath_without_indexes() {
+    let definition = asl();
+    assert!(definition.get("QueryLanguage").is_none_or(|q| q == "JSONPath"));
+    let mut found = Vec::new();
+    paths(&definition, "", &mut found);
+    assert!(found.len() > 10, "{found:?}");
+    for (key, path) in found {
+        assert!(path.starts_with('$'), "{key}: {path}");
+        assert!(!path.contains('['), "{key}: {path} indexes into an array");
+    }
+}
+
+#[test]
+fn the_definitions_placeholders_are_exactly_the_templates_substitutions() {
+    let text = read_repo_file("statemachine/recorder.asl.json");
+    let used: BTreeSet<String> =
+        text.split("${").skip(1).map(|rest| rest.split('}').next().unwrap().to_owned()).collect();
+    let template = Template::load();
+    let given: BTreeSet<String> = template.resource("RecorderStateMachine")["Properties"]["DefinitionSubstitutions"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(used, given);
+}
+
+fn states() -> BTreeMap<String, Value> {
+    asl()["States"].as_object().unwrap().clone().into_iter().collect()
+}
+
+fn catch_targets(state: &Value) -> Vec<(Vec<String>, String)> {
+    state["Catch"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .map(|catcher| {
+                    let errors = catcher["ErrorEquals"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|e| e.as_str().unwrap().to_owned())
+                        .collect();
+                    (errors, catcher["Next"].as_str().unwrap().to_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn every_path_that_may_have_created_flow_logs_reaches_stop_recording() {
+    let states = states();
+    for name in ["StartRecording", "WaitForAlarmOrTimeout"] {
+        let catches = catch_targets(&states[name]);
+        assert!(
+            catches.iter().any(|(errors, _)| errors.contains(&"States.ALL".to_owned())),
+            "{name} catches everything"
+        );
+        assert!(catches.iter().all(|(_, next)| next == "StopRecording"), "{name}: {catches:?}");
+    }
+    assert_eq!(states["WaitForAlarmOrTimeout"]["Next"], "StopRecording");
+    assert_eq!(catch_targets(&states["WaitForAlarmOrTimeout"])[0].0, vec!["States.Timeout".to_owned()]);
+    // StopRecording leads to Notify whether it succeeds or not, and Notify to the outcome
+    assert_eq!(states["StopRecording"]["Next"], "Notify");
+    assert!(catch_targets(&states["StopRecording"]).iter().all(|(_, next)| next == "Notify"));
+    // The only way around StopRecording is the skip, taken before anything was created
+    assert_eq!(states["Skipped?"]["Choices"][0]["Next"], "Skipped");
+    assert_eq!(states["Skipped"]["Type"], "Succeed");
+}
+
+#[test]
+fn the_wait_times_out_after_the_recording_time_read_from_the_state() {
+    let states = states();
+    let wait = &states["WaitForAlarmOrTimeout"];
+    assert_eq!(wait["Resource"], "arn:aws:states:::lambda:invoke.waitForTaskToken");
+    assert_eq!(wait["TimeoutSecondsPath"], "$.start.recording.timeoutSeconds");
+    assert_eq!(wait["Parameters"]["Payload"]["taskToken.$"], "$$.Task.Token");
+    // The path points where StartRecording's output puts the recording time
+    let recording: Value = serde_json::json!({"start": serde_json::to_value(recorder::recording::StartOutput::Record {
+        recording: recorder::recording::Recording {
+            nat_gateway_id: "nat-1".into(),
+            execution_arn: "e".into(),
+            alarm_at_millis: 0,
+            network_interface_ids: vec![],
+            flow_log_ids: vec![],
+            log_group_name: "g".into(),
+            started_at: "t".into(),
+            timeout_seconds: 900,
+        }
+    }).unwrap()});
+    assert_eq!(recording["start"]["recording"]["timeoutSeconds"], 900);
+    assert_eq!(states["StartRecording"]["ResultPath"], "$.start");
+}
+
+#[test]
+fn transient_errors_are_retried_with_backoff_in_every_task() {
+    for (name, state) in states() {
+        if state["Type"] != "Task" {
+            continue;
+        }
+        let retry = state["Retry"].as_array().unwrap_or_else(|| panic!("{name} has no Retry"));
+        let errors: Vec<&str> =
+            retry.iter().flat_map(|r| r["ErrorEquals"].as_array().unwrap()).map(|e| e.as_str().unwrap()).collect();
+        assert!(errors.contains(&"Transient") || errors.contains(&"States.ALL"), "{name}: {errors:?}");
+        assert!(retry.iter().all(|r| r["BackoffRate"].as_f64().unwrap_or(1.0) > 1.0), "{name} backs off");
+    }
+}
