@@ -111,7 +111,7 @@ fn the_rules_match_exactly_the_alarms_this_stack_creates() {
 }
 
 /// Every JSONPath in the definition, with the key it sits under.
-fn paths(value: &Value, key: &str, out: &mut Vec<(String, String)>) {
+fn paths(value: &Value, out: &mut Vec<(String, String)>) {
     match value {
         Value::Object(map) => {
             for (k, v) in map {
@@ -120,10 +120,10 @@ fn paths(value: &Value, key: &str, out: &mut Vec<(String, String)>) {
                         out.push((k.clone(), s.clone()));
                     }
                 }
-                paths(v, k, out);
+                paths(v, out);
             }
         }
-        Value::Array(items) => items.iter().for_each(|v| paths(v, key, out)),
+        Value::Array(items) => items.iter().for_each(|v| paths(v, out)),
         _ => {}
     }
 }
@@ -133,7 +133,7 @@ fn the_definition_uses_plain_jsonpath_without_indexes() {
     let definition = asl();
     assert!(definition.get("QueryLanguage").is_none_or(|q| q == "JSONPath"));
     let mut found = Vec::new();
-    paths(&definition, "", &mut found);
+    paths(&definition, &mut found);
     assert!(found.len() > 10, "{found:?}");
     for (key, path) in found {
         assert!(path.starts_with('$'), "{key}: {path}");

@@ -1,0 +1,46 @@
+# vpc-flowlogs-recorder: `make` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   ?= .venv
+PYTHON ?= python3
+ASL    := statemachine/recorder.asl.json
+
+.PHONY: help setup build test lint fmt deploy clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed ## Install the test tools (moto, cfn-lint, asl-validator)
+
+build: ## Build every crate of the workspace for this machine
+	cargo build --workspace --all-targets
+
+test: setup ## Run every test: unit, against moto, and the template and ASL checks
+	cargo test --workspace
+	$(VENV)/bin/cfn-lint template.yaml
+	npx --no-install asl-validator --json-path $(ASL)
+
+lint: setup ## Formatting and clippy, warnings as errors
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt: ## Format the Rust code
+	cargo fmt --all
+
+deploy: ## Build for arm64 and deploy with SAM (needs AWS credentials)
+	sam build
+	sam deploy --guided
+
+clean: ## Remove build outputs and installed tools
+	cargo clean
+	rm -rf $(VENV) node_modules .aws-sam
