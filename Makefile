@@ -25,10 +25,13 @@ setup: $(VENV)/.installed node_modules/.installed ## Install the test tools (mot
 build: ## Build every crate of the workspace for this machine
 	cargo build --workspace --all-targets
 
-test: setup ## Run every test: unit, against moto, and the template and ASL checks
-	cargo test --workspace
+test: setup ## Run every test: the template and ASL checks, unit tests, tests against moto
 	$(VENV)/bin/cfn-lint template.yaml
 	npx --no-install asl-validator --json-path $(ASL)
+	@# One closing line that adds up every test binary's results.
+	@set -o pipefail; cargo test --workspace --no-fail-fast 2>&1 | awk '{ print } \
+	  /^test result:/ { passed += $$4; failed += $$6 } \
+	  END { printf "\ntests: %d passed, %d failed\n", passed, failed }'
 
 lint: setup ## Formatting and clippy, warnings as errors
 	cargo fmt --all -- --check
