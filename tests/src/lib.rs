@@ -1,8 +1,8 @@
 //! Test support: a moto server on 127.0.0.1, SDK clients pointed at it, and a small world (a
 //! VPC with a NAT Gateway, a log group, the slot table) built fresh for each test.
 //!
-//! Set `MOTO_ENDPOINT` to share one running server (the Makefile does); otherwise each test
-//! binary starts its own from the project's virtualenv and it dies with the test process.
+//! Each test binary starts its own moto (from the project's virtualenv) and local Lambda
+//! gateway on first use; both die with the test process.
 
 pub mod template;
 
@@ -24,10 +24,14 @@ pub const REGION: &str = "us-east-1";
 pub const STACK: &str = "nat-recorder";
 pub const ALARM_PREFIX: &str = "nat-recorder.NatGatewaySpike.";
 
-/// Where the moto server listens.
-#[derive(Debug, Clone)]
-pub struct Moto {
+/// moto on 127.0.0.1, behind the local Lambda gateway: the gateway listens on the port moto's
+/// interpreter calls (`MOTO_PORT`), runs the Lambda binaries and forwards the rest to moto.
+#[derive(Clone)]
+pub struct LocalStack {
+    /// The gateway: what tests, functions and moto's interpreter all call.
     pub endpoint: String,
+    pub moto_endpoint: String,
+    pub gateway: local_lambda::GatewayHandle,
 }
 
 fn repo_root() -> PathBuf {
@@ -55,71 +59,79 @@ pub fn http(endpoint: &str, method: &str, path: &str, body: &str) -> std::io::Re
     Ok((status, body))
 }
 
-fn start_moto() -> Moto {
+fn spawn_moto(server: &std::path::Path, port: u16, interpreter_port: u16) -> std::io::Result<()> {
+    let mut command = Command::new(server);
+    command
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // moto's Step Functions interpreter calls every service at localhost:$MOTO_PORT.
+        .env("MOTO_PORT", interpreter_port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command.spawn().map(|_| ())
+}
+
+fn start_local_stack() -> LocalStack {
     let server =
         std::env::var_os("MOTO_SERVER").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".venv/bin/moto_server"));
     assert!(
         server.exists(),
-        "{} not found: run `make setup` (a virtualenv with moto[server]==5.2.5), or set MOTO_ENDPOINT",
+        "{} not found: run `make setup` (a virtualenv with moto[server]==5.2.5)",
         server.display()
     );
-    let port = free_port();
+    let moto_port = free_port();
+    let gateway_port = free_port();
+    let moto_endpoint = format!("http://127.0.0.1:{moto_port}");
     let (started, outcome) = mpsc::channel();
-    // PR_SET_PDEATHSIG fires when the *thread* that spawned the child exits, so the spawning
-    // thread lives as long as the test process.
-    std::thread::spawn(move || {
-        let mut command = Command::new(&server);
-        command
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            // moto's Step Functions interpreter calls services at localhost:$MOTO_PORT.
-            .env("MOTO_PORT", port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let _ = started.send(command.spawn().map(|_| ()));
-        loop {
-            std::thread::park();
-        }
-    });
-    outcome.recv().expect("the moto launcher thread").expect("moto_server starts");
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let upstream = moto_endpoint.clone();
+    // PR_SET_PDEATHSIG fires when the *thread* that spawned a child exits: moto and every
+    // function process are started from this thread, which lives as long as the test process.
+    std::thread::Builder::new()
+        .name("local-stack".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+            runtime.block_on(async move {
+                let gateway = match spawn_moto(&server, moto_port, gateway_port) {
+                    Ok(()) => local_lambda::start(([127, 0, 0, 1], gateway_port).into(), &upstream).await,
+                    Err(e) => Err(e),
+                };
+                let _ = started.send(gateway);
+                std::future::pending::<()>().await
+            })
+        })
+        .expect("the local stack thread");
+    let gateway = outcome.recv().expect("the local stack thread").expect("moto and the gateway start");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while http(&endpoint, "GET", "/moto-api/", "").is_err() {
-        assert!(Instant::now() < deadline, "moto_server did not answer on {endpoint} within 60 s");
+    while http(&moto_endpoint, "GET", "/moto-api/", "").is_err() {
+        assert!(Instant::now() < deadline, "moto_server did not answer on {moto_endpoint} within 60 s");
         std::thread::sleep(Duration::from_millis(200));
     }
-    Moto { endpoint }
+    let (status, body) =
+        http(&moto_endpoint, "POST", "/moto-api/config", r#"{"stepfunctions":{"execute_state_machine":true}}"#)
+            .expect("moto accepts its configuration");
+    assert_eq!(status, 201, "moto refused the Step Functions configuration: {body}");
+    LocalStack { endpoint: gateway.endpoint(), moto_endpoint, gateway }
 }
 
-/// The moto server for this test process: `MOTO_ENDPOINT`, or one started on first use.
-pub fn moto() -> &'static Moto {
-    static MOTO: OnceLock<Moto> = OnceLock::new();
-    MOTO.get_or_init(|| {
-        let moto = match std::env::var("MOTO_ENDPOINT") {
-            Ok(endpoint) if !endpoint.is_empty() => Moto { endpoint },
-            _ => start_moto(),
-        };
-        let (status, body) =
-            http(&moto.endpoint, "POST", "/moto-api/config", r#"{"stepfunctions":{"execute_state_machine":true}}"#)
-                .expect("moto accepts its configuration");
-        assert_eq!(status, 201, "moto refused the Step Functions configuration: {body}");
-        moto
-    })
+/// The local stack of this test process, started on first use and gone with the process.
+pub fn local_stack() -> &'static LocalStack {
+    static STACK: OnceLock<LocalStack> = OnceLock::new();
+    STACK.get_or_init(start_local_stack)
 }
 
 /// SDK configuration for the moto server: fixed region and dummy credentials.
 pub async fn sdk() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(REGION))
-        .endpoint_url(&moto().endpoint)
+        .endpoint_url(&local_stack().endpoint)
         .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
         .load()
         .await

@@ -351,3 +351,44 @@ async fn a_nat_gateway_that_does_not_exist_is_an_error_and_the_stop_releases_its
     assert!(matches!(stopped.ending, Ending::Error { ref error, .. } if error == "NatGatewayNotFound"));
     assert_eq!(slots(&world).slot(ghost).await.unwrap().unwrap().active_execution, None);
 }
+
+#[tokio::test]
+async fn a_flow_log_that_cannot_deliver_is_a_creation_failure_naming_the_log_group() {
+    // Given the log group is gone (deleted by hand, or never deployed)
+    let world = World::new().await;
+    aws_sdk_cloudwatchlogs::Client::new(&world.sdk)
+        .delete_log_group()
+        .log_group_name(&world.log_group_name)
+        .send()
+        .await
+        .unwrap();
+    let exec = execution();
+    // When the alarm fires
+    let err = steps::start_recording(
+        &world.start_config(0),
+        &slots(&world),
+        &FlowLogs::from_sdk_config(&world.sdk),
+        StartInput { event: world.alarm_event("ALARM", T0), execution_arn: exec.clone() },
+        recorder::now(),
+    )
+    .await
+    .unwrap_err();
+    // Then StartRecording fails with our error name, naming the interface and the log group
+    assert_eq!(err.error_type(), "FlowLogCreationFailed");
+    assert!(err.to_string().contains(&world.network_interface_id), "{err}");
+    assert!(err.to_string().contains(&world.log_group_name), "{err}");
+    // And what it created carries the execution's tag, so StopRecording removes it
+    let mut state = world.alarm_event("ALARM", T0);
+    state["failure"] = json!({"Error": err.error_type(), "Cause": err.to_string()});
+    let stopped = steps::stop_recording(
+        &slots(&world),
+        &FlowLogs::from_sdk_config(&world.sdk),
+        StateInput { state: serde_json::from_value(state).unwrap(), execution_arn: Some(exec) },
+        recorder::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stopped.deleted_flow_log_ids.len(), 1);
+    assert!(stopped.released);
+    assert!(flow_logs_on_nat(&world).await.is_empty());
+}

@@ -144,6 +144,36 @@ impl FlowLogs {
         Ok((out.flow_log_ids().to_vec(), refusals(out.unsuccessful())))
     }
 
+    /// Of the given flow logs, those EC2 reports as unable to deliver (a missing log group, a
+    /// delivery role it cannot use): recording into them would record nothing.
+    pub async fn failed_deliveries(&self, flow_log_ids: &[String]) -> Result<Vec<Refusal>> {
+        if flow_log_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let out = self
+            .client
+            .describe_flow_logs()
+            .set_flow_log_ids(Some(flow_log_ids.to_vec()))
+            .send()
+            .await
+            .map_err(|e| RecorderError::from_sdk("EC2 DescribeFlowLogs", e))?;
+        Ok(out
+            .flow_logs()
+            .iter()
+            .filter(|f| f.deliver_logs_status() == Some("FAILED"))
+            .map(|f| Refusal {
+                resource_id: f.resource_id().unwrap_or("(unknown interface)").to_owned(),
+                code: "DeliveryFailed".to_owned(),
+                message: format!(
+                    "flow log {} cannot deliver to log group {}: {}",
+                    f.flow_log_id().unwrap_or("?"),
+                    f.log_group_name().unwrap_or("?"),
+                    f.deliver_logs_error_message().unwrap_or("no reason given")
+                ),
+            })
+            .collect())
+    }
+
     /// The flow logs this stack created for one execution, found by tag.
     pub async fn find_by_execution(&self, execution_arn: &str) -> Result<Vec<FlowLogRef>> {
         let mut ids = Vec::new();

@@ -86,6 +86,10 @@ pub async fn start_recording(
             return Err(RecorderError::FlowLogCreationFailed(describe_refusals(&refused)));
         }
     }
+    let undeliverable = ec2.failed_deliveries(&flow_log_ids).await?;
+    if !undeliverable.is_empty() {
+        return Err(RecorderError::FlowLogCreationFailed(describe_refusals(&undeliverable)));
+    }
     slots.record_flow_logs(&nat, &input.execution_arn, &flow_log_ids, &interfaces).await?;
     info!(flow_logs = ?flow_log_ids, interfaces = ?interfaces, "recording");
     Ok(StartOutput::Record {
