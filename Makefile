@@ -28,6 +28,8 @@ build: ## Build every crate of the workspace for this machine
 test: setup ## Run every test: the template and ASL checks, unit tests, tests against moto
 	$(VENV)/bin/cfn-lint template.yaml
 	npx --no-install asl-validator --json-path $(ASL)
+	@# The end-to-end tests run the built Lambda binaries through the local gateway.
+	cargo build --workspace --bins
 	@# One closing line that adds up every test binary's results.
 	@set -o pipefail; cargo test --workspace --no-fail-fast 2>&1 | awk '{ print } \
 	  /^test result:/ { passed += $$4; failed += $$6 } \

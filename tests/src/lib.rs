@@ -4,6 +4,7 @@
 //! Each test binary starts its own moto (from the project's virtualenv) and local Lambda
 //! gateway on first use; both die with the test process.
 
+pub mod deploy;
 pub mod template;
 
 use std::io::{Read, Write};
@@ -21,6 +22,7 @@ use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement
 use serde_json::Value;
 
 pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "123456789012";
 pub const STACK: &str = "nat-recorder";
 pub const ALARM_PREFIX: &str = "nat-recorder.NatGatewaySpike.";
 
@@ -42,11 +44,25 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port on 127.0.0.1")
 }
 
-/// Sends one HTTP/1.1 request and returns the status code and body.
-pub fn http(endpoint: &str, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+/// A plain HTTP response: status, raw header lines, body.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends one HTTP/1.1 request.
+pub fn http_request(endpoint: &str, method: &str, path: &str, body: &str) -> std::io::Result<HttpResponse> {
     let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = TcpStream::connect(host)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -54,9 +70,17 @@ pub fn http(endpoint: &str, method: &str, path: &str, body: &str) -> std::io::Re
     )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
-    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Ok((status, body))
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())).collect();
+    Ok(HttpResponse { status, headers, body: body.to_owned() })
+}
+
+/// Sends one HTTP/1.1 request and returns the status code and body.
+pub fn http(endpoint: &str, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    http_request(endpoint, method, path, body).map(|r| (r.status, r.body))
 }
 
 fn spawn_moto(server: &std::path::Path, port: u16, interpreter_port: u16) -> std::io::Result<()> {
@@ -183,22 +207,33 @@ impl World {
             .await
             .expect("CreateLogGroup");
 
+        // The table as the template defines it, so code and template cannot drift apart.
+        let table = template::Template::load();
+        let table = &table.resource("RecordingsTable")["Properties"];
         let table_name = unique("slots");
-        aws_sdk_dynamodb::Client::new(&sdk)
+        let mut create = aws_sdk_dynamodb::Client::new(&sdk)
             .create_table()
             .table_name(&table_name)
-            .attribute_definitions(
+            .billing_mode(BillingMode::from(table["BillingMode"].as_str().expect("BillingMode")));
+        for definition in table["AttributeDefinitions"].as_sequence().expect("AttributeDefinitions") {
+            create = create.attribute_definitions(
                 AttributeDefinition::builder()
-                    .attribute_name("pk")
-                    .attribute_type(ScalarAttributeType::S)
+                    .attribute_name(definition["AttributeName"].as_str().unwrap())
+                    .attribute_type(ScalarAttributeType::from(definition["AttributeType"].as_str().unwrap()))
                     .build()
                     .unwrap(),
-            )
-            .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await
-            .expect("CreateTable");
+            );
+        }
+        for key in table["KeySchema"].as_sequence().expect("KeySchema") {
+            create = create.key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(key["AttributeName"].as_str().unwrap())
+                    .key_type(KeyType::from(key["KeyType"].as_str().unwrap()))
+                    .build()
+                    .unwrap(),
+            );
+        }
+        create.send().await.expect("CreateTable");
         Self { sdk, nat_gateway_id, network_interface_id, log_group_name, table_name }
     }
 

@@ -28,6 +28,31 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
 }
 
+/// Passes a cold-start setting through, or fails the cold start the way Lambda expects: the
+/// error goes to the Runtime API's `init/error` (so the invoker, and Step Functions, see our
+/// error name and a message naming the variable), then the process exits with it.
+pub async fn settle_init<T>(result: Result<T>) -> std::result::Result<T, lambda_runtime::Error> {
+    let err = match result {
+        Ok(value) => return Ok(value),
+        Err(err) => err,
+    };
+    tracing::error!(error = %err, "cold start failed");
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        let diagnostic = serde_json::json!({"errorType": err.error_type(), "errorMessage": err.to_string()});
+        let request = lambda_runtime_api_client::build_request()
+            .method("POST")
+            .uri("/2018-06-01/runtime/init/error")
+            .header("lambda-runtime-function-error-type", err.error_type())
+            .body(lambda_runtime_api_client::body::Body::from(diagnostic.to_string()));
+        if let (Ok(client), Ok(request)) = (lambda_runtime_api_client::Client::builder().build(), request) {
+            if let Err(e) = client.call(request).await {
+                tracing::error!(error = %e, "could not report the init error to the Runtime API");
+            }
+        }
+    }
+    Err(err.into())
+}
+
 /// Installs the runtime's default `tracing` subscriber: JSON under Lambda's structured logging.
 pub fn init_logging() {
     lambda_runtime::tracing::init_default_subscriber();

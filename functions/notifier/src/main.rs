@@ -8,7 +8,7 @@ use recorder::steps::{self, StateInput};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     recorder::init_logging();
-    let config = NotifierConfig::from_env(process_env)?;
+    let config = recorder::settle_init(NotifierConfig::from_env(process_env)).await?;
     let sdk = recorder::sdk_config().await;
     let mailer = Mailer::from_sdk_config(&sdk, &config.topic_arn);
     run(service_fn(|event: LambdaEvent<serde_json::Value>| async {

@@ -9,7 +9,7 @@ use recorder::tokens::Waiters;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     recorder::init_logging();
-    let config = TableConfig::from_env(process_env)?;
+    let config = recorder::settle_init(TableConfig::from_env(process_env)).await?;
     let sdk = recorder::sdk_config().await;
     let slots = SlotTable::from_sdk_config(&sdk, &config.table_name);
     let waiters = Waiters::from_sdk_config(&sdk);

@@ -103,19 +103,26 @@ struct Function {
     kill_switches: Mutex<HashMap<u64, Arc<Notify>>>,
     /// The last init error an instance reported, answered to what is queued when none is left.
     init_error: Mutex<Option<Bytes>>,
+    /// While true, invocations wait at the door (a test holds a step back to order a race).
+    paused: tokio::sync::watch::Sender<bool>,
+    /// Invocations waiting at the door.
+    held: AtomicUsize,
+    /// Instances that have asked for an invocation at least once (their init succeeded).
+    ready: Mutex<std::collections::HashSet<u64>>,
 }
 
-/// Counts an instance as idle while it waits in `next`, and stops counting however it leaves.
-struct IdleGuard<'a>(&'a AtomicUsize);
+/// Counts while alive (an instance idle in `next`, an invocation held at the door), and stops
+/// counting however the wait ends.
+struct CountGuard<'a>(&'a AtomicUsize);
 
-impl<'a> IdleGuard<'a> {
+impl<'a> CountGuard<'a> {
     fn new(counter: &'a AtomicUsize) -> Self {
         counter.fetch_add(1, Ordering::SeqCst);
         Self(counter)
     }
 }
 
-impl Drop for IdleGuard<'_> {
+impl Drop for CountGuard<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
@@ -152,11 +159,19 @@ impl Function {
             inflight: Mutex::new(HashMap::new()),
             kill_switches: Mutex::new(HashMap::new()),
             init_error: Mutex::new(None),
+            paused: tokio::sync::watch::channel(false).0,
+            held: AtomicUsize::new(0),
+            ready: Mutex::new(std::collections::HashSet::new()),
         })
     }
 
     /// Runs one invocation to its end: a response, a function error, or a timeout.
     async fn invoke(self: &Arc<Self>, payload: Bytes) -> Outcome {
+        if *self.paused.borrow() {
+            let _held = CountGuard::new(&self.held);
+            let mut paused = self.paused.subscribe();
+            let _ = paused.wait_for(|paused| !paused).await;
+        }
         let (reply, outcome) = oneshot::channel();
         let request_id = request_id();
         let timeout = self.spec.timeout;
@@ -199,6 +214,10 @@ impl Function {
         }
     }
 
+    fn queue_is_empty(&self) -> bool {
+        self.next.try_lock().map(|receiver| receiver.is_empty()).unwrap_or(false)
+    }
+
     /// Answers every queued invocation with `error` (used when no instance can start).
     fn drain_queue(&self, error: &Bytes) {
         if let Ok(mut receiver) = self.next.try_lock() {
@@ -208,88 +227,100 @@ impl Function {
         }
     }
 
-    async fn spawn_instance(self: Arc<Self>) -> std::io::Result<()> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let runtime_api = listener.local_addr()?;
-        let instance = next_id();
-        let mut command = tokio::process::Command::new(&self.spec.binary);
-        command
-            .env_clear()
-            .envs(&self.spec.env)
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", &self.spec.name)
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", self.spec.memory_mb.to_string())
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", self.spec.name))
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("local/{instance}"))
-            .env("AWS_REGION", &self.spec.region)
-            .env("AWS_DEFAULT_REGION", &self.spec.region)
-            .kill_on_drop(true);
-        match &self.spec.log_file {
-            Some(path) => {
-                let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-                command.stdout(file.try_clone()?).stderr(file);
-            }
-            None => {
-                command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-            }
-        }
-        // SAFETY: prctl is async-signal-safe. The process dies with the thread that started
-        // it, a worker of the gateway's runtime, so no function outlives the gateway.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
+    /// Starts one more process. Boxed: an instance that exits may start the next one.
+    fn spawn_instance(
+        self: Arc<Self>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>> {
+        Box::pin(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let runtime_api = listener.local_addr()?;
+            let instance = next_id();
+            let mut command = tokio::process::Command::new(&self.spec.binary);
+            command
+                .env_clear()
+                .envs(&self.spec.env)
+                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+                .env("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string())
+                .env("AWS_LAMBDA_FUNCTION_NAME", &self.spec.name)
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", self.spec.memory_mb.to_string())
+                .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", self.spec.name))
+                .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("local/{instance}"))
+                .env("AWS_REGION", &self.spec.region)
+                .env("AWS_DEFAULT_REGION", &self.spec.region)
+                .kill_on_drop(true);
+            match &self.spec.log_file {
+                Some(path) => {
+                    let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+                    command.stdout(file.try_clone()?).stderr(file);
                 }
-                Ok(())
-            });
-        }
-        let mut child = command.spawn()?;
-        self.instances.fetch_add(1, Ordering::SeqCst);
-        let kill = Arc::new(Notify::new());
-        self.kill_switches.lock().unwrap().insert(instance, Arc::clone(&kill));
-        debug!(function = %self.spec.name, instance, %runtime_api, "instance started");
+                None => {
+                    command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+                }
+            }
+            // SAFETY: prctl is async-signal-safe. The process dies with the thread that started
+            // it, a worker of the gateway's runtime, so no function outlives the gateway.
+            unsafe {
+                command.pre_exec(|| {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            let mut child = command.spawn()?;
+            self.instances.fetch_add(1, Ordering::SeqCst);
+            let kill = Arc::new(Notify::new());
+            self.kill_switches.lock().unwrap().insert(instance, Arc::clone(&kill));
+            debug!(function = %self.spec.name, instance, %runtime_api, "instance started");
 
-        let function = Arc::clone(&self);
-        let server = tokio::spawn(serve_runtime_api(listener, Arc::clone(&self), instance));
-        tokio::spawn(async move {
-            let status = tokio::select! {
-                status = child.wait() => status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
-                _ = kill.notified() => {
-                    let _ = child.kill().await;
-                    "stopped after a timeout".to_owned()
+            let function = Arc::clone(&self);
+            let server = tokio::spawn(serve_runtime_api(listener, Arc::clone(&self), instance));
+            tokio::spawn(async move {
+                let status = tokio::select! {
+                    status = child.wait() => status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
+                    _ = kill.notified() => {
+                        let _ = child.kill().await;
+                        "stopped after a timeout".to_owned()
+                    }
+                };
+                server.abort();
+                function.kill_switches.lock().unwrap().remove(&instance);
+                let orphans: Vec<InFlight> = {
+                    let mut inflight = function.inflight.lock().unwrap();
+                    let ids: Vec<String> =
+                        inflight.iter().filter(|(_, f)| f.instance == instance).map(|(id, _)| id.clone()).collect();
+                    ids.into_iter().filter_map(|id| inflight.remove(&id)).collect()
+                };
+                for orphan in orphans {
+                    let message = format!("RequestId: the runtime exited during the invocation ({status})");
+                    let _ = orphan.reply.send(Outcome::FunctionError(error_document("Runtime.ExitError", &message)));
                 }
-            };
-            server.abort();
-            function.kill_switches.lock().unwrap().remove(&instance);
-            let orphans: Vec<InFlight> = {
-                let mut inflight = function.inflight.lock().unwrap();
-                let ids: Vec<String> =
-                    inflight.iter().filter(|(_, f)| f.instance == instance).map(|(id, _)| id.clone()).collect();
-                ids.into_iter().filter_map(|id| inflight.remove(&id)).collect()
-            };
-            for orphan in orphans {
-                let message = format!("RequestId: the runtime exited during the invocation ({status})");
-                let _ = orphan.reply.send(Outcome::FunctionError(error_document("Runtime.ExitError", &message)));
-            }
-            let left = function.instances.fetch_sub(1, Ordering::SeqCst) - 1;
-            info!(function = %function.spec.name, instance, %status, "instance exited");
-            if left == 0 {
-                let init_error = function.init_error.lock().unwrap().clone();
-                if let Some(error) = init_error {
-                    function.drain_queue(&error);
+                let left = function.instances.fetch_sub(1, Ordering::SeqCst) - 1;
+                let served = function.ready.lock().unwrap().remove(&instance);
+                info!(function = %function.spec.name, instance, %status, served, "instance exited");
+                if left == 0 && !served {
+                    // It died during init: what waits would only meet the same fate, so answer it
+                    // as Lambda does, with the init error the runtime reported or the exit status.
+                    let reported = function.init_error.lock().unwrap().clone();
+                    let message = format!("Runtime exited with error: {status}");
+                    function.drain_queue(&reported.unwrap_or_else(|| error_document("Runtime.ExitError", &message)));
+                } else if left == 0 && !function.queue_is_empty() {
+                    if let Err(e) = Arc::clone(&function).spawn_instance().await {
+                        warn!(function = %function.spec.name, error = %e, "could not start an instance");
+                    }
                 }
-            }
-        });
-        Ok(())
+            });
+            Ok(())
+        })
     }
 
     /// `GET /2018-06-01/runtime/invocation/next`: hands the instance the next invocation.
     async fn next_invocation(&self, instance: u64) -> Response<Body> {
+        self.ready.lock().unwrap().insert(instance);
         let invocation = {
             let mut receiver = self.next.lock().await;
-            let _idle = IdleGuard::new(&self.idle);
+            let _idle = CountGuard::new(&self.idle);
             receiver.recv().await
         };
         let Some(invocation) = invocation else {
@@ -392,6 +423,24 @@ impl GatewayHandle {
         let mut functions = self.gateway.functions.write().unwrap();
         functions.insert(arn, Arc::clone(&function));
         functions.insert(name, function);
+    }
+
+    /// Holds back every new invocation of the function until [`Self::resume`].
+    pub fn pause(&self, name: &str) {
+        self.function(name).paused.send_replace(true);
+    }
+
+    pub fn resume(&self, name: &str) {
+        self.function(name).paused.send_replace(false);
+    }
+
+    /// How many invocations of the function are held back by [`Self::pause`].
+    pub fn held(&self, name: &str) -> usize {
+        self.function(name).held.load(Ordering::SeqCst)
+    }
+
+    fn function(&self, name: &str) -> Arc<Function> {
+        self.gateway.function(name).unwrap_or_else(|| panic!("no function {name} is registered"))
     }
 
     /// The gateway's base URL: what moto's interpreter and the functions call.

@@ -1,0 +1,324 @@
+//! Deploys the main stack into the local stack, from `template.yaml`: the five functions with
+//! their template environments (run by the gateway from the built binaries), the state machine
+//! from the real ASL and its DefinitionSubstitutions, and the report topic with an inbox queue.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
+use local_lambda::FunctionSpec;
+use recorder::recording::Slot;
+use recorder::store::SlotTable;
+use serde_json::Value;
+
+use crate::template::{read_repo_file, Resolver, Template};
+use crate::{http, local_stack, unique, LocalStack, World, ACCOUNT, REGION, STACK};
+
+/// The template's functions: logical id and the binary it builds.
+pub const FUNCTIONS: [(&str, &str); 5] = [
+    ("AlarmStartFunction", "alarm-start"),
+    ("TokenRegisterFunction", "token-register"),
+    ("AlarmOkResolverFunction", "alarm-ok-resolver"),
+    ("FlowlogStopFunction", "flowlog-stop"),
+    ("NotifierFunction", "notifier"),
+];
+
+/// Where cargo put the binaries of this build (`target/debug`, beside `deps/`).
+pub fn binary_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let deps = exe.parent().expect("deps/");
+    if deps.ends_with("deps") {
+        deps.parent().expect("target/debug").to_path_buf()
+    } else {
+        deps.to_path_buf()
+    }
+}
+
+/// The main stack, deployed into the local stack for one world.
+pub struct Deployment {
+    pub world: World,
+    pub local: &'static LocalStack,
+    pub state_machine_arn: String,
+    pub topic_arn: String,
+    pub inbox_url: String,
+    /// Logical id to the function's registered name.
+    pub functions: BTreeMap<String, String>,
+    pub log_dir: PathBuf,
+    pub sfn: aws_sdk_sfn::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub status: ExecutionStatus,
+    pub output: Value,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+/// One email as the subscriber received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub subject: String,
+    pub body: String,
+}
+
+impl World {
+    /// Deploys the stack for this world; `parameters` override the template's defaults.
+    pub async fn deploy(&self, parameters: &[(&str, &str)]) -> Deployment {
+        let local = local_stack();
+        let template = Template::load();
+        let sns = aws_sdk_sns::Client::new(&self.sdk);
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let topic_arn =
+            sns.create_topic().name(unique("reports")).send().await.unwrap().topic_arn().unwrap().to_owned();
+        let inbox_url =
+            sqs.create_queue().queue_name(unique("inbox")).send().await.unwrap().queue_url().unwrap().to_owned();
+        let inbox_arn = queue_arn(&sqs, &inbox_url).await;
+        sns.subscribe().topic_arn(&topic_arn).protocol("sqs").endpoint(inbox_arn).send().await.unwrap();
+
+        let prefix = unique("fn");
+        let functions: BTreeMap<String, String> =
+            FUNCTIONS.iter().map(|(id, binary)| (id.to_string(), format!("{prefix}-{binary}"))).collect();
+        let mut resources: BTreeMap<String, String> = [
+            ("RecordingsTable", self.table_name.clone()),
+            ("FlowLogGroup", self.log_group_name.clone()),
+            ("FlowLogDeliveryRole.Arn", format!("arn:aws:iam::{ACCOUNT}:role/{STACK}-FlowLogDeliveryRole")),
+            ("ReportTopic", topic_arn.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        for (id, name) in &functions {
+            resources.insert(format!("{id}.Arn"), format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"));
+        }
+        for (name, value) in parameters {
+            assert!(!template.root["Parameters"][*name].is_null(), "the template has no parameter {name} to override");
+            resources.insert(name.to_string(), value.to_string());
+        }
+        let resolver = Resolver { stack_name: STACK, region: REGION, account: ACCOUNT, resources };
+
+        let log_dir = std::env::temp_dir().join("vpc-flowlogs-recorder-local").join(&prefix);
+        std::fs::create_dir_all(&log_dir).expect("a folder for the functions' logs");
+        let globals = &template.root["Globals"]["Function"];
+        for (id, binary) in FUNCTIONS {
+            let path = binary_dir().join(binary);
+            assert!(
+                path.exists(),
+                "{} is not built: run `cargo build --workspace --bins` (make test does)",
+                path.display()
+            );
+            let mut env = template.function_env(id, &resolver);
+            env.insert("AWS_ACCESS_KEY_ID".into(), "testing".into());
+            env.insert("AWS_SECRET_ACCESS_KEY".into(), "testing".into());
+            env.insert("AWS_ENDPOINT_URL".into(), local.endpoint.clone());
+            env.insert("RUST_LOG".into(), "info".into());
+            let name = functions[id].clone();
+            local.gateway.register(FunctionSpec {
+                log_file: Some(log_dir.join(format!("{binary}.log"))),
+                name,
+                region: REGION.into(),
+                binary: path,
+                env,
+                timeout: Duration::from_secs(globals["Timeout"].as_u64().expect("Globals Timeout")),
+                memory_mb: globals["MemorySize"].as_u64().expect("Globals MemorySize") as u32,
+            });
+        }
+
+        let mut definition = read_repo_file("statemachine/recorder.asl.json");
+        let substitutions = &template.resource("RecorderStateMachine")["Properties"]["DefinitionSubstitutions"];
+        for (key, value) in substitutions.as_mapping().expect("DefinitionSubstitutions") {
+            let key = key.as_str().unwrap();
+            definition = definition.replace(&format!("${{{key}}}"), &template.resolve(value, &resolver));
+        }
+        let sfn = aws_sdk_sfn::Client::new(&self.sdk);
+        let state_machine_arn = sfn
+            .create_state_machine()
+            .name(unique("recorder"))
+            .definition(definition)
+            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/{STACK}-StateMachineRole"))
+            .send()
+            .await
+            .expect("CreateStateMachine")
+            .state_machine_arn()
+            .to_owned();
+        Deployment { world: self.clone(), local, state_machine_arn, topic_arn, inbox_url, functions, log_dir, sfn, sqs }
+    }
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .expect("a queue ARN")
+        .clone()
+}
+
+/// Polls `check` every 100 ms until it holds, or fails naming `what` after `limit`.
+pub async fn eventually<F>(what: &str, limit: Duration, mut check: F)
+where
+    F: AsyncFnMut() -> bool,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl Deployment {
+    pub fn function(&self, logical_id: &str) -> &str {
+        &self.functions[logical_id]
+    }
+
+    /// Starts an execution with the event as input, as the ALARM rule would (moto cannot
+    /// deliver to a state machine target). Executions are always named: moto's unnamed ones
+    /// collide.
+    pub async fn start(&self, event: &Value) -> String {
+        self.sfn
+            .start_execution()
+            .state_machine_arn(&self.state_machine_arn)
+            .name(unique("alarm"))
+            .input(event.to_string())
+            .send()
+            .await
+            .expect("StartExecution")
+            .execution_arn()
+            .to_owned()
+    }
+
+    /// Invokes a function with an event, as an EventBridge rule target would.
+    pub fn deliver(&self, logical_id: &str, event: &Value) -> Value {
+        let path = format!("/2015-03-31/functions/{}/invocations", self.function(logical_id));
+        let (status, body) =
+            http(&self.local.endpoint, "POST", &path, &event.to_string()).expect("the gateway answers");
+        assert_eq!(status, 200, "invoking {logical_id}: {body}");
+        serde_json::from_str(&body).unwrap_or(Value::String(body))
+    }
+
+    pub async fn status(&self, execution_arn: &str) -> Finished {
+        let out = self.sfn.describe_execution().execution_arn(execution_arn).send().await.expect("DescribeExecution");
+        Finished {
+            status: out.status().clone(),
+            output: out.output().and_then(|o| serde_json::from_str(o).ok()).unwrap_or(Value::Null),
+            error: out.error().map(str::to_owned),
+            cause: out.cause().map(str::to_owned),
+        }
+    }
+
+    /// Waits for the execution to end.
+    pub async fn finished(&self, execution_arn: &str, limit: Duration) -> Finished {
+        let mut last = None;
+        let logs = self.log_dir.display().to_string();
+        eventually(&format!("{execution_arn} ends (function logs in {logs})"), limit, async || {
+            let status = self.status(execution_arn).await;
+            let done = status.status != ExecutionStatus::Running;
+            last = Some(status);
+            done
+        })
+        .await;
+        last.expect("a status")
+    }
+
+    /// The names of the states the execution entered, in order.
+    pub async fn states_entered(&self, execution_arn: &str) -> Vec<String> {
+        let history = self
+            .sfn
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .max_results(1000)
+            .send()
+            .await
+            .expect("GetExecutionHistory");
+        history
+            .events()
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.r#type(),
+                    HistoryEventType::TaskStateEntered
+                        | HistoryEventType::ChoiceStateEntered
+                        | HistoryEventType::SucceedStateEntered
+                        | HistoryEventType::FailStateEntered
+                )
+            })
+            .filter_map(|e| e.state_entered_event_details().map(|d| d.name().to_owned()))
+            .collect()
+    }
+
+    pub async fn slot(&self) -> Option<Slot> {
+        SlotTable::from_sdk_config(&self.world.sdk, &self.world.table_name)
+            .slot(&self.world.nat_gateway_id)
+            .await
+            .expect("the slot")
+    }
+
+    /// Waits until `execution_arn` owns the slot and its task token is stored.
+    pub async fn waiting(&self, execution_arn: &str) {
+        let logs = self.log_dir.display().to_string();
+        eventually(
+            &format!("{execution_arn} waits for the OK (function logs in {logs})"),
+            Duration::from_secs(30),
+            async || {
+                self.slot()
+                    .await
+                    .is_some_and(|s| s.active_execution.as_deref() == Some(execution_arn) && s.task_token.is_some())
+            },
+        )
+        .await;
+    }
+
+    /// The flow logs on the NAT Gateway's interface now.
+    pub async fn flow_logs(&self) -> Vec<aws_sdk_ec2::types::FlowLog> {
+        aws_sdk_ec2::Client::new(&self.world.sdk)
+            .describe_flow_logs()
+            .filter(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("resource-id")
+                    .values(&self.world.network_interface_id)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("DescribeFlowLogs")
+            .flow_logs()
+            .to_vec()
+    }
+
+    /// Every email the subscriber has received since the last call.
+    pub async fn emails(&self) -> Vec<Email> {
+        let mut emails = Vec::new();
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.inbox_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .expect("ReceiveMessage");
+            if out.messages().is_empty() {
+                return emails;
+            }
+            for message in out.messages() {
+                let envelope: Value = serde_json::from_str(message.body().unwrap_or("{}")).expect("an SNS envelope");
+                emails.push(Email {
+                    subject: envelope["Subject"].as_str().unwrap_or_default().to_owned(),
+                    body: envelope["Message"].as_str().unwrap_or_default().to_owned(),
+                });
+                if let Some(handle) = message.receipt_handle() {
+                    self.sqs.delete_message().queue_url(&self.inbox_url).receipt_handle(handle).send().await.unwrap();
+                }
+            }
+        }
+    }
+}

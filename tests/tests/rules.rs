@@ -1,0 +1,125 @@
+//! The EventBridge rules' patterns from the template, matched by moto's EventBridge: our ALARM
+//! and OK events reach their targets; another stack's alarm and another metric's do not.
+//! (moto cannot deliver to a state machine target, so each rule gets an SQS queue here.)
+
+use std::collections::BTreeMap;
+
+use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
+use recorder_tests::template::{Resolver, Template};
+use recorder_tests::{fixture, sdk, unique, ACCOUNT, REGION, STACK};
+use serde_json::Value;
+
+/// A rule's pattern as CloudFormation would deploy it, in JSON.
+fn pattern(template: &Template, resource: &str, event: &str) -> Value {
+    let resolver = Resolver { stack_name: STACK, region: REGION, account: ACCOUNT, resources: BTreeMap::new() };
+    let mut pattern: serde_yaml::Value =
+        template.resource(resource)["Properties"]["Events"][event]["Properties"]["Pattern"].clone();
+    let prefix = &mut pattern["detail"]["alarmName"][0]["prefix"];
+    *prefix = serde_yaml::Value::String(template.resolve(prefix, &resolver));
+    serde_json::to_value(pattern).expect("the pattern as JSON")
+}
+
+/// Which of the events reach a queue behind a rule with `pattern`, as `alarmName@state`.
+async fn matching(pattern: &Value, sent: &[Value]) -> Vec<String> {
+    let config = sdk().await;
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let bus = unique("bus");
+    events.create_event_bus().name(&bus).send().await.expect("CreateEventBus");
+    let queue_url = sqs.create_queue().queue_name(unique("rule")).send().await.unwrap().queue_url().unwrap().to_owned();
+    let queue_arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{}", queue_url.rsplit('/').next().unwrap());
+    let rule = unique("rule");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(&bus)
+        .event_pattern(pattern.to_string())
+        .send()
+        .await
+        .expect("PutRule");
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(&bus)
+        .targets(Target::builder().id("queue").arn(queue_arn).build().unwrap())
+        .send()
+        .await
+        .expect("PutTargets");
+    for event in sent {
+        let entry = PutEventsRequestEntry::builder()
+            .event_bus_name(&bus)
+            .source(event["source"].as_str().unwrap())
+            .detail_type(event["detail-type"].as_str().unwrap())
+            .detail(event["detail"].to_string())
+            .build();
+        let out = events.put_events().entries(entry).send().await.expect("PutEvents");
+        assert_eq!(out.failed_entry_count(), 0, "{out:?}");
+    }
+    let mut arrived = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        if out.messages().is_empty() {
+            break;
+        }
+        for message in out.messages() {
+            let event: Value = serde_json::from_str(message.body().unwrap()).unwrap();
+            arrived.push(format!(
+                "{}@{}",
+                event["detail"]["alarmName"].as_str().unwrap(),
+                event["detail"]["state"]["value"].as_str().unwrap()
+            ));
+            sqs.delete_message()
+                .queue_url(&queue_url)
+                .receipt_handle(message.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    arrived.sort();
+    arrived
+}
+
+fn all_fixtures() -> Vec<Value> {
+    ["alarm.json", "ok.json", "alarm-single-metric.json", "foreign-alarm.json", "cpu-alarm.json"].map(fixture).to_vec()
+}
+
+#[tokio::test]
+async fn the_alarm_rule_matches_only_this_stacks_alarms_entering_alarm() {
+    let template = Template::load();
+    let arrived = matching(&pattern(&template, "RecorderStateMachine", "AlarmFired"), &all_fixtures()).await;
+    // The fixtures' alarms belong to the stack "nat-recorder"; the CPU alarm's name has the
+    // prefix too, and the recorder itself ignores it for want of a NatGatewayId.
+    assert_eq!(
+        arrived,
+        [
+            "nat-recorder.NatGatewaySpike.cpu@ALARM",
+            "nat-recorder.NatGatewaySpike.nat-0123456789abcdef0@ALARM",
+            "nat-recorder.NatGatewaySpike.nat-0123456789abcdef0@ALARM",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_ok_rule_matches_only_this_stacks_alarms_returning_to_ok() {
+    let template = Template::load();
+    let arrived = matching(&pattern(&template, "AlarmOkResolverFunction", "AlarmOk"), &all_fixtures()).await;
+    assert_eq!(arrived, ["nat-recorder.NatGatewaySpike.nat-0123456789abcdef0@OK"]);
+}
+
+#[tokio::test]
+async fn a_stack_whose_name_extends_ours_never_matches() {
+    // "nat-recorder-b" starts with "nat-recorder", but its alarms do not start with "nat-recorder."
+    let template = Template::load();
+    let mut event = fixture("alarm.json");
+    event["detail"]["alarmName"] = "nat-recorder-b.NatGatewaySpike.nat-0123456789abcdef0".into();
+    let arrived = matching(&pattern(&template, "RecorderStateMachine", "AlarmFired"), &[event]).await;
+    assert!(arrived.is_empty(), "{arrived:?}");
+}

@@ -1,0 +1,208 @@
+//! End-to-end scenarios: the real state machine definition in moto's interpreter, its Lambda
+//! calls reaching the built binaries through the local gateway. Each reads like the workflow.
+
+use std::time::Duration;
+
+use aws_sdk_sfn::types::ExecutionStatus;
+use recorder_tests::deploy::{eventually, Deployment};
+use recorder_tests::World;
+use serde_json::Value;
+
+const T0: i64 = 1_715_681_700_123;
+const MINUTE: i64 = 60_000;
+const LIMIT: Duration = Duration::from_secs(60);
+
+async fn deployed(parameters: &[(&str, &str)]) -> Deployment {
+    World::new().await.deploy(parameters).await
+}
+
+fn resolve(d: &Deployment, at: i64) -> Value {
+    d.deliver("AlarmOkResolverFunction", &d.world.alarm_event("OK", at))
+}
+
+#[tokio::test]
+async fn alarm_then_ok_records_while_waiting_and_cleans_up_after() {
+    let d = deployed(&[]).await;
+    // Spike: the alarm fires
+    let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    d.waiting(&exec).await;
+    // Flow logs are on while the workflow waits
+    let logs = d.flow_logs().await;
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    // Calm: the alarm returns to OK
+    assert_eq!(resolve(&d, T0 + 5 * MINUTE)["outcome"], "resumed");
+    let done = d.finished(&exec, LIMIT).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+    // Flow logs are off, the slot and its token released, the recording counted once
+    assert!(d.flow_logs().await.is_empty());
+    let slot = d.slot().await.unwrap();
+    assert_eq!((slot.active_execution, slot.task_token, slot.recordings), (None, None, 1));
+    assert_eq!(done.output["stop"]["ending"], "alarm-ok");
+    // One email, saying why it stopped
+    let emails = d.emails().await;
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    assert!(emails[0].subject.contains("alarm back to OK"), "{}", emails[0].subject);
+    assert!(emails[0].body.contains(&d.world.network_interface_id), "{}", emails[0].body);
+    assert_eq!(
+        d.states_entered(&exec).await,
+        ["StartRecording", "Skipped?", "WaitForAlarmOrTimeout", "StopRecording", "Notify", "Outcome?", "Done"]
+    );
+}
+
+#[tokio::test]
+async fn alarm_without_ok_stops_at_the_recording_time() {
+    let d = deployed(&[("RecordingTime", "2")]).await;
+    let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    d.waiting(&exec).await;
+    assert_eq!(d.flow_logs().await.len(), 1);
+    // No OK ever comes: the wait times out after RecordingTime
+    let done = d.finished(&exec, LIMIT).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+    assert_eq!(done.output["stop"]["ending"], "timeout");
+    assert!(d.flow_logs().await.is_empty());
+    assert_eq!(d.slot().await.unwrap().active_execution, None);
+    let emails = d.emails().await;
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    assert!(emails[0].subject.contains("stopped at the time limit"), "{}", emails[0].subject);
+    assert!(emails[0].body.contains("the recording time ran out"), "{}", emails[0].body);
+}
+
+#[tokio::test]
+async fn an_ok_before_the_token_is_stored_still_ends_the_recording_within_seconds() {
+    let d = deployed(&[]).await;
+    // Hold the wait's Lambda back, so the OK is sure to come first
+    let register = d.function("TokenRegisterFunction").to_owned();
+    d.local.gateway.pause(&register);
+    let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    eventually("the wait's invocation is held", LIMIT, async || d.local.gateway.held(&register) == 1).await;
+    assert_eq!(d.flow_logs().await.len(), 1);
+    // The OK arrives: nothing is waiting yet, so the resolver marks the recording
+    assert_eq!(resolve(&d, T0 + MINUTE)["outcome"], "marked");
+    // The token arrives: the workflow resumes at once, not at the timeout (900 s)
+    d.local.gateway.resume(&register);
+    let done = d.finished(&exec, Duration::from_secs(20)).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+    assert_eq!(done.output["wait"]["resumedBy"], "token-register");
+    assert_eq!(done.output["stop"]["ending"], "alarm-ok");
+    assert!(d.flow_logs().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_same_alarm_delivered_twice_makes_one_recording() {
+    let d = deployed(&[]).await;
+    let event = d.world.alarm_event("ALARM", T0);
+    let (first, second) = tokio::join!(d.start(&event), d.start(&event));
+    // One execution records; the other sees the slot taken and ends without recording
+    let mut recording = None;
+    eventually("one execution waits and the other ends", LIMIT, async || {
+        let a = d.status(&first).await;
+        let b = d.status(&second).await;
+        let slot = d.slot().await;
+        let owner = slot.and_then(|s| if s.task_token.is_some() { s.active_execution } else { None });
+        recording = owner.clone();
+        match owner {
+            Some(o) if o == first => b.status == ExecutionStatus::Succeeded,
+            Some(o) if o == second => a.status == ExecutionStatus::Succeeded,
+            _ => false,
+        }
+    })
+    .await;
+    let recording = recording.unwrap();
+    let skipped = if recording == first { &second } else { &first };
+    let skip = d.status(skipped).await;
+    assert_eq!(skip.output["start"]["action"], "skip");
+    assert_eq!(skip.output["start"]["reason"], "already-recording");
+    assert_eq!(d.flow_logs().await.len(), 1);
+    assert_eq!(resolve(&d, T0 + MINUTE)["outcome"], "resumed");
+    assert_eq!(d.finished(&recording, LIMIT).await.status, ExecutionStatus::Succeeded);
+    assert_eq!(d.slot().await.unwrap().recordings, 1);
+    assert!(d.flow_logs().await.is_empty());
+    assert_eq!(d.emails().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_late_ok_never_ends_the_next_recording() {
+    let d = deployed(&[]).await;
+    // First episode: ALARM, OK
+    let first = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    d.waiting(&first).await;
+    assert_eq!(resolve(&d, T0 + 5 * MINUTE)["outcome"], "resumed");
+    assert_eq!(d.finished(&first, LIMIT).await.status, ExecutionStatus::Succeeded);
+    // Second episode starts
+    let second = d.start(&d.world.alarm_event("ALARM", T0 + 10 * MINUTE)).await;
+    d.waiting(&second).await;
+    // The first OK is delivered again, late: it belongs to the first episode
+    assert_eq!(resolve(&d, T0 + 5 * MINUTE)["outcome"], "no-recording");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(d.status(&second).await.status, ExecutionStatus::Running);
+    assert_eq!(d.flow_logs().await.len(), 1);
+    // The second episode's own OK ends it
+    assert_eq!(resolve(&d, T0 + 15 * MINUTE)["outcome"], "resumed");
+    assert_eq!(d.finished(&second, LIMIT).await.status, ExecutionStatus::Succeeded);
+    assert_eq!(d.slot().await.unwrap().recordings, 2);
+    assert_eq!(d.emails().await.len(), 2);
+}
+
+#[tokio::test]
+async fn no_recording_once_num_of_recordings_is_reached() {
+    let d = deployed(&[("NumOfRecordings", "1")]).await;
+    let first = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    d.waiting(&first).await;
+    resolve(&d, T0 + MINUTE);
+    assert_eq!(d.finished(&first, LIMIT).await.status, ExecutionStatus::Succeeded);
+    assert_eq!(d.emails().await.len(), 1);
+    // The next spike finds the limit reached
+    let second = d.start(&d.world.alarm_event("ALARM", T0 + 10 * MINUTE)).await;
+    let done = d.finished(&second, LIMIT).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded);
+    assert_eq!(done.output["start"]["reason"], "limit-reached");
+    assert_eq!(d.states_entered(&second).await, ["StartRecording", "Skipped?", "Skipped"]);
+    assert!(d.flow_logs().await.is_empty());
+    assert!(d.emails().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_flow_log_creation_leaves_nothing_and_says_so() {
+    let d = deployed(&[]).await;
+    // The log group is gone: flow logs would deliver nowhere
+    aws_sdk_cloudwatchlogs::Client::new(&d.world.sdk)
+        .delete_log_group()
+        .log_group_name(&d.world.log_group_name)
+        .send()
+        .await
+        .unwrap();
+    let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    let done = d.finished(&exec, LIMIT).await;
+    // The execution fails with our error name, after cleaning up and emailing
+    assert_eq!(done.status, ExecutionStatus::Failed, "{done:?}");
+    assert_eq!(done.error.as_deref(), Some("RecordingFailed"));
+    assert_eq!(
+        d.states_entered(&exec).await,
+        ["StartRecording", "StopRecording", "Notify", "Outcome?", "RecordingFailed"]
+    );
+    assert!(d.flow_logs().await.is_empty());
+    assert_eq!(d.slot().await.unwrap().active_execution, None);
+    let emails = d.emails().await;
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    assert!(emails[0].subject.ends_with("recording FAILED"), "{}", emails[0].subject);
+    assert!(emails[0].body.contains("FlowLogCreationFailed"), "{}", emails[0].body);
+    assert!(emails[0].body.contains(&d.world.log_group_name), "{}", emails[0].body);
+}
+
+#[tokio::test]
+async fn an_alarm_this_stack_does_not_own_is_ignored() {
+    let d = deployed(&[]).await;
+    let mut event = d.world.alarm_event("ALARM", T0);
+    event["detail"]["alarmName"] = format!("another-stack.NatGatewaySpike.{}", d.world.nat_gateway_id).into();
+    let exec = d.start(&event).await;
+    let done = d.finished(&exec, LIMIT).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded);
+    assert_eq!(done.output["start"]["reason"], "not-our-alarm");
+    assert!(d.flow_logs().await.is_empty());
+    assert_eq!(d.slot().await, None);
+    assert!(d.emails().await.is_empty());
+    // Its OK is ignored too
+    let mut ok = d.world.alarm_event("OK", T0 + MINUTE);
+    ok["detail"]["alarmName"] = event["detail"]["alarmName"].clone();
+    assert_eq!(d.deliver("AlarmOkResolverFunction", &ok)["outcome"], "ignored");
+}
