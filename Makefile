@@ -6,7 +6,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 ASL    := statemachine/recorder.asl.json
 
-.PHONY: help setup build test lint fmt deploy clean
+.PHONY: help setup build demo test lint fmt deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -24,6 +24,10 @@ setup: $(VENV)/.installed node_modules/.installed ## Install the test tools (mot
 
 build: ## Build every crate of the workspace for this machine
 	cargo build --workspace --all-targets
+
+demo: setup ## Watch one spike being recorded, locally, with no AWS account
+	cargo build --workspace --bins
+	cargo run --quiet -p recorder-tests --bin demo
 
 test: setup ## Run every test: the template and ASL checks, unit tests, tests against moto
 	$(VENV)/bin/cfn-lint template.yaml
