@@ -13,15 +13,16 @@ use recorder::store::SlotTable;
 use serde_json::Value;
 
 use crate::template::{read_repo_file, Resolver, Template};
-use crate::{http, local_stack, unique, LocalStack, World, ACCOUNT, REGION, STACK};
+use crate::{http, local_stack, unique, LocalStack, World, ACCOUNT, REGION};
 
 /// The template's functions: logical id and the binary it builds.
-pub const FUNCTIONS: [(&str, &str); 5] = [
+pub const FUNCTIONS: [(&str, &str); 6] = [
     ("AlarmStartFunction", "alarm-start"),
     ("TokenRegisterFunction", "token-register"),
     ("AlarmOkResolverFunction", "alarm-ok-resolver"),
     ("FlowlogStopFunction", "flowlog-stop"),
     ("NotifierFunction", "notifier"),
+    ("FlowlogSweeperFunction", "flowlog-sweeper"),
 ];
 
 /// Where cargo put the binaries of this build (`target/debug`, beside `deps/`).
@@ -85,7 +86,7 @@ impl World {
         let mut resources: BTreeMap<String, String> = [
             ("RecordingsTable", self.table_name.clone()),
             ("FlowLogGroup", self.log_group_name.clone()),
-            ("FlowLogDeliveryRole.Arn", format!("arn:aws:iam::{ACCOUNT}:role/{STACK}-FlowLogDeliveryRole")),
+            ("FlowLogDeliveryRole.Arn", format!("arn:aws:iam::{ACCOUNT}:role/{}-FlowLogDeliveryRole", self.stack_name)),
             ("ReportTopic", topic_arn.clone()),
         ]
         .into_iter()
@@ -98,7 +99,7 @@ impl World {
             assert!(!template.root["Parameters"][*name].is_null(), "the template has no parameter {name} to override");
             resources.insert(name.to_string(), value.to_string());
         }
-        let resolver = Resolver { stack_name: STACK, region: REGION, account: ACCOUNT, resources };
+        let resolver = Resolver { stack_name: &self.stack_name, region: REGION, account: ACCOUNT, resources };
 
         let log_dir = std::env::temp_dir().join("vpc-flowlogs-recorder-local").join(&prefix);
         std::fs::create_dir_all(&log_dir).expect("a folder for the functions' logs");
@@ -122,7 +123,12 @@ impl World {
                 region: REGION.into(),
                 binary: path,
                 env,
-                timeout: Duration::from_secs(globals["Timeout"].as_u64().expect("Globals Timeout")),
+                timeout: Duration::from_secs(
+                    template.resource(id)["Properties"]["Timeout"]
+                        .as_u64()
+                        .or(globals["Timeout"].as_u64())
+                        .expect("a Timeout"),
+                ),
                 memory_mb: globals["MemorySize"].as_u64().expect("Globals MemorySize") as u32,
             });
         }
@@ -138,7 +144,7 @@ impl World {
             .create_state_machine()
             .name(unique("recorder"))
             .definition(definition)
-            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/{STACK}-StateMachineRole"))
+            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/{}-StateMachineRole", self.stack_name))
             .send()
             .await
             .expect("CreateStateMachine")

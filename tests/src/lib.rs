@@ -23,8 +23,8 @@ use serde_json::Value;
 
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
+/// The stack the fixtures' alarm names belong to.
 pub const STACK: &str = "nat-recorder";
-pub const ALARM_PREFIX: &str = "nat-recorder.NatGatewaySpike.";
 
 /// moto on 127.0.0.1, behind the local Lambda gateway: the gateway listens on the port moto's
 /// interpreter calls (`MOTO_PORT`), runs the Lambda binaries and forwards the rest to moto.
@@ -172,6 +172,8 @@ pub fn unique(prefix: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct World {
     pub sdk: SdkConfig,
+    /// A stack name of its own: the stack's tags and alarm names must not meet another world's.
+    pub stack_name: String,
     pub nat_gateway_id: String,
     pub network_interface_id: String,
     pub log_group_name: String,
@@ -234,15 +236,16 @@ impl World {
             );
         }
         create.send().await.expect("CreateTable");
-        Self { sdk, nat_gateway_id, network_interface_id, log_group_name, table_name }
+        let stack_name = unique("stack");
+        Self { sdk, stack_name, nat_gateway_id, network_interface_id, log_group_name, table_name }
     }
 
     /// The settings StartRecording would read from the template's environment.
     pub fn start_config(&self, max_recordings: u32) -> recorder::config::StartConfig {
         recorder::config::StartConfig {
             table_name: self.table_name.clone(),
-            alarm_name_prefix: ALARM_PREFIX.into(),
-            stack_name: STACK.into(),
+            alarm_name_prefix: self.alarm_prefix(),
+            stack_name: self.stack_name.clone(),
             log_group_name: self.log_group_name.clone(),
             delivery_role_arn: "arn:aws:iam::123456789012:role/nat-recorder-FlowLogDelivery".into(),
             recording_time_seconds: 900,
@@ -250,11 +253,16 @@ impl World {
         }
     }
 
+    /// The prefix of this world's alarm names, as the template builds it from the stack name.
+    pub fn alarm_prefix(&self) -> String {
+        format!("{}.NatGatewaySpike.", self.stack_name)
+    }
+
     /// A real-shaped alarm event for this world's NAT Gateway (from `fixtures/`), entering
     /// `state` at `at_millis`.
     pub fn alarm_event(&self, state: &str, at_millis: i64) -> Value {
         let mut event = fixture(if state == "OK" { "ok.json" } else { "alarm.json" });
-        let name = format!("{ALARM_PREFIX}{}", self.nat_gateway_id);
+        let name = format!("{}{}", self.alarm_prefix(), self.nat_gateway_id);
         event["detail"]["alarmName"] = name.clone().into();
         event["resources"] = serde_json::json!([format!("arn:aws:cloudwatch:{REGION}:123456789012:alarm:{name}")]);
         event["detail"]["state"]["value"] = state.into();

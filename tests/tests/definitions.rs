@@ -2,17 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use recorder::config::{NotifierConfig, ResolverConfig, StartConfig, TableConfig};
+use recorder::config::{NotifierConfig, ResolverConfig, StartConfig, SweepConfig, TableConfig};
+use recorder_tests::deploy::FUNCTIONS;
 use recorder_tests::template::{read_repo_file, repo_file, Resolver, Template};
 use serde_json::Value;
-
-const FUNCTIONS: [(&str, &str); 5] = [
-    ("AlarmStartFunction", "alarm-start"),
-    ("TokenRegisterFunction", "token-register"),
-    ("AlarmOkResolverFunction", "alarm-ok-resolver"),
-    ("FlowlogStopFunction", "flowlog-stop"),
-    ("NotifierFunction", "notifier"),
-];
 
 fn resolver() -> Resolver<'static> {
     let resources = [
@@ -69,6 +62,8 @@ fn every_function_gets_the_settings_its_code_reads_at_cold_start() {
     let resolver_config = ResolverConfig::from_env(env_of("AlarmOkResolverFunction")).expect("resolver's environment");
     assert_eq!(resolver_config.alarm_name_prefix, start.alarm_name_prefix);
     let notifier = NotifierConfig::from_env(env_of("NotifierFunction")).expect("notifier's environment");
+    let sweep = SweepConfig::from_env(env_of("FlowlogSweeperFunction")).expect("sweeper's environment");
+    assert_eq!(sweep.max_age, std::time::Duration::from_secs(900 + 900));
     let query_name = template.resolve(&template.resource("RecorderQuery")["Properties"]["Name"], &resolver);
     assert_eq!(notifier.query_name, query_name);
 }
@@ -236,4 +231,14 @@ fn transient_errors_are_retried_with_backoff_in_every_task() {
         assert!(errors.contains(&"Transient") || errors.contains(&"States.ALL"), "{name}: {errors:?}");
         assert!(retry.iter().all(|r| r["BackoffRate"].as_f64().unwrap_or(1.0) > 1.0), "{name} backs off");
     }
+}
+
+#[test]
+fn the_whole_execution_outlasts_the_longest_recording_with_room_to_stop_and_notify() {
+    let template = Template::load();
+    let longest =
+        template.root["Parameters"]["RecordingTime"]["MaxValue"].as_u64().expect("RecordingTime has a MaxValue");
+    let timeout = asl()["TimeoutSeconds"].as_u64().expect("a whole-execution TimeoutSeconds");
+    // Stop retries for up to ~6 minutes and Notify ~15 s: an hour of room is plenty.
+    assert!(timeout >= longest + 3600, "TimeoutSeconds {timeout} vs RecordingTime up to {longest}");
 }

@@ -6,7 +6,7 @@ use recorder::recording::{Ending, SkipReason, StartOutput, WorkflowState};
 use recorder::steps::{self, RegisterInput, ResolveOutcome, StartInput, StateInput};
 use recorder::store::SlotTable;
 use recorder::tokens::Waiters;
-use recorder_tests::{unique, World, ALARM_PREFIX};
+use recorder_tests::{unique, World};
 use serde_json::json;
 
 const T0: i64 = 1_715_681_700_123;
@@ -66,7 +66,7 @@ async fn flow_logs_on_nat(world: &World) -> Vec<aws_sdk_ec2::types::FlowLog> {
 }
 
 async fn resolve(world: &World, at: i64) -> ResolveOutcome {
-    let config = ResolverConfig { table_name: world.table_name.clone(), alarm_name_prefix: ALARM_PREFIX.into() };
+    let config = ResolverConfig { table_name: world.table_name.clone(), alarm_name_prefix: world.alarm_prefix() };
     steps::resolve_ok(&config, &slots(world), &Waiters::from_sdk_config(&world.sdk), world.alarm_event("OK", at))
         .await
         .expect("alarm-ok-resolver")
@@ -101,7 +101,7 @@ async fn an_alarm_turns_flow_logs_on_for_the_nat_gateway_interface() {
     assert_eq!(log.traffic_type().map(|t| t.as_str()), Some("ALL"));
     let tag = |key: &str| log.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_owned);
     assert_eq!(tag(TAG_EXECUTION), Some(exec.clone()));
-    assert_eq!(tag(TAG_STACK).as_deref(), Some("nat-recorder"));
+    assert_eq!(tag(TAG_STACK), Some(world.stack_name.clone()));
     assert_eq!(tag(TAG_NAT_GATEWAY), Some(world.nat_gateway_id.clone()));
     // And the slot is owned by this execution and counted once
     let slot = slots(&world).slot(&world.nat_gateway_id).await.unwrap().unwrap();
@@ -317,7 +317,7 @@ async fn a_nat_gateway_that_does_not_exist_is_an_error_and_the_stop_releases_its
     let exec = execution();
     let mut event = world.alarm_event("ALARM", T0);
     let ghost = "nat-0fffffffffffffff0";
-    event["detail"]["alarmName"] = format!("{ALARM_PREFIX}{ghost}").into();
+    event["detail"]["alarmName"] = format!("{}{ghost}", world.alarm_prefix()).into();
     for metric in event["detail"]["configuration"]["metrics"].as_array_mut().unwrap() {
         if let Some(d) = metric.pointer_mut("/metricStat/metric/dimensions") {
             d["NatGatewayId"] = ghost.into();

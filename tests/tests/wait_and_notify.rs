@@ -11,7 +11,7 @@ use recorder::recording::{StartOutput, WorkflowState};
 use recorder::steps::{self, RegisterInput, ResolveOutcome, StartInput, StateInput};
 use recorder::store::SlotTable;
 use recorder::tokens::Waiters;
-use recorder_tests::{unique, World, ALARM_PREFIX, REGION};
+use recorder_tests::{unique, World, REGION};
 use serde_json::{json, Value};
 
 const T0: i64 = 1_715_681_700_123;
@@ -115,7 +115,7 @@ async fn register(world: &World, waiting: &Waiting) -> steps::RegisterOutput {
 }
 
 async fn resolve(world: &World, at: i64) -> ResolveOutcome {
-    let config = ResolverConfig { table_name: world.table_name.clone(), alarm_name_prefix: ALARM_PREFIX.into() };
+    let config = ResolverConfig { table_name: world.table_name.clone(), alarm_name_prefix: world.alarm_prefix() };
     steps::resolve_ok(
         &config,
         &SlotTable::from_sdk_config(&world.sdk, &world.table_name),

@@ -88,6 +88,27 @@ impl ResolverConfig {
     }
 }
 
+/// What the sweeper needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepConfig {
+    pub table_name: String,
+    pub stack_name: String,
+    /// A flow log older than RecordingTime plus this grace is deleted whatever its state says.
+    pub max_age: std::time::Duration,
+}
+
+impl SweepConfig {
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let recording = whole_number(&env, "RECORDING_TIME_SECONDS")?;
+        let grace = whole_number(&env, "SWEEP_GRACE_SECONDS")?;
+        Ok(Self {
+            table_name: required(&env, "TABLE_NAME")?,
+            stack_name: required(&env, "STACK_NAME")?,
+            max_age: std::time::Duration::from_secs(u64::from(recording) + u64::from(grace)),
+        })
+    }
+}
+
 /// What the notifier needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotifierConfig {
@@ -168,6 +189,18 @@ mod tests {
         let err = start_with("RECORDING_TIME_SECONDS", Some("0")).unwrap_err();
         assert_eq!(err.error_type(), "ConfigurationError");
         assert!(err.to_string().contains("RECORDING_TIME_SECONDS"), "{err}");
+    }
+
+    #[test]
+    fn the_sweep_allows_a_recording_its_time_plus_the_grace() {
+        let config = SweepConfig::from_env(env(&[
+            ("TABLE_NAME", "t"),
+            ("STACK_NAME", "s"),
+            ("RECORDING_TIME_SECONDS", "900"),
+            ("SWEEP_GRACE_SECONDS", "600"),
+        ]))
+        .unwrap();
+        assert_eq!(config.max_age, std::time::Duration::from_secs(1500));
     }
 
     #[test]

@@ -35,6 +35,16 @@ pub struct FlowLogSpec<'a> {
     pub nat_gateway_id: &'a str,
 }
 
+/// A flow log this stack created, with what its tags say about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OurFlowLog {
+    pub flow_log_id: String,
+    pub execution_arn: Option<String>,
+    pub nat_gateway_id: Option<String>,
+    /// Seconds since the epoch.
+    pub created_at_secs: Option<i64>,
+}
+
 /// A flow log and the interface it records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowLogRef {
@@ -172,6 +182,38 @@ impl FlowLogs {
                 ),
             })
             .collect())
+    }
+
+    /// Every flow log tagged with this stack, whatever its execution.
+    pub async fn find_by_stack(&self, stack_name: &str) -> Result<Vec<OurFlowLog>> {
+        let mut found = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .describe_flow_logs()
+                .filter(Filter::builder().name(format!("tag:{TAG_STACK}")).values(stack_name).build())
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| RecorderError::from_sdk("EC2 DescribeFlowLogs", e))?;
+            for log in out.flow_logs() {
+                let Some(id) = log.flow_log_id() else { continue };
+                let tag = |key: &str| {
+                    log.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_owned)
+                };
+                found.push(OurFlowLog {
+                    flow_log_id: id.to_owned(),
+                    execution_arn: tag(TAG_EXECUTION),
+                    nat_gateway_id: tag(TAG_NAT_GATEWAY),
+                    created_at_secs: log.creation_time().map(|t| t.secs()),
+                });
+            }
+            match out.next_token() {
+                Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+                _ => return Ok(found),
+            }
+        }
     }
 
     /// The flow logs this stack created for one execution, found by tag.

@@ -13,6 +13,7 @@ pub mod notify;
 pub mod recording;
 pub mod steps;
 pub mod store;
+pub mod sweep;
 pub mod tokens;
 
 pub use error::{RecorderError, Result};

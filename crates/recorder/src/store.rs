@@ -165,6 +165,33 @@ impl SlotTable {
         Ok(Claim::Refused(SkipReason::AlreadyRecording))
     }
 
+    /// Every slot that names an active execution (a full scan: one item per NAT Gateway).
+    pub async fn active_slots(&self) -> Result<Vec<(String, Slot)>> {
+        let mut slots = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression(format!("attribute_exists({ACTIVE_EXECUTION})"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| RecorderError::from_sdk("DynamoDB Scan", e))?;
+            for item in out.items() {
+                if let Some(nat) = text(item, PK) {
+                    slots.push((nat, slot_from_item(item)?));
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(slots),
+            }
+        }
+    }
+
     /// Remembers the flow logs of the owner's recording, so a sweep can find them.
     pub async fn record_flow_logs(
         &self,

@@ -43,3 +43,28 @@ impl Waiters {
         }
     }
 }
+
+/// Whether executions are still running: what the sweep asks before it deletes.
+#[derive(Debug, Clone)]
+pub struct Executions {
+    client: Client,
+}
+
+impl Executions {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig) -> Self {
+        Self::new(Client::new(sdk))
+    }
+
+    /// `false` for an execution that ended, or that Step Functions does not know.
+    pub async fn is_running(&self, execution_arn: &str) -> Result<bool> {
+        match self.client.describe_execution().execution_arn(execution_arn).send().await {
+            Ok(out) => Ok(*out.status() == aws_sdk_sfn::types::ExecutionStatus::Running),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_execution_does_not_exist()) => Ok(false),
+            Err(e) => Err(RecorderError::from_sdk("Step Functions DescribeExecution", e)),
+        }
+    }
+}

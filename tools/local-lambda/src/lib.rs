@@ -109,6 +109,10 @@ struct Function {
     held: AtomicUsize,
     /// Instances that have asked for an invocation at least once (their init succeeded).
     ready: Mutex<std::collections::HashSet<u64>>,
+    /// Fault injection: this many coming invocations kill the process that takes them.
+    crashes: AtomicUsize,
+    /// Fault injection: this many coming invocations fail with this error, unrun.
+    failures: Mutex<(usize, String)>,
 }
 
 /// Counts while alive (an instance idle in `next`, an invocation held at the door), and stops
@@ -162,6 +166,8 @@ impl Function {
             paused: tokio::sync::watch::channel(false).0,
             held: AtomicUsize::new(0),
             ready: Mutex::new(std::collections::HashSet::new()),
+            crashes: AtomicUsize::new(0),
+            failures: Mutex::new((0, String::new())),
         })
     }
 
@@ -171,6 +177,14 @@ impl Function {
             let _held = CountGuard::new(&self.held);
             let mut paused = self.paused.subscribe();
             let _ = paused.wait_for(|paused| !paused).await;
+        }
+        {
+            let mut failures = self.failures.lock().unwrap();
+            if failures.0 > 0 {
+                failures.0 -= 1;
+                let message = format!("injected by the local gateway ({} more to come)", failures.0);
+                return Outcome::FunctionError(error_document(&failures.1, &message));
+            }
         }
         let (reply, outcome) = oneshot::channel();
         let request_id = request_id();
@@ -328,6 +342,15 @@ impl Function {
         };
         let Invocation { request_id, payload, deadline_ms, reply } = invocation;
         self.inflight.lock().unwrap().insert(request_id.clone(), InFlight { instance, reply });
+        if self.crashes.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            // The process dies with the event in hand, as a panic under panic = "abort" would;
+            // the exit answers the invocation with Runtime.ExitError.
+            let kill = self.kill_switches.lock().unwrap().get(&instance).cloned();
+            if let Some(kill) = kill {
+                kill.notify_one();
+            }
+            return plain(StatusCode::SERVICE_UNAVAILABLE, "the instance is crashing");
+        }
         let mut response = Response::new(full(payload));
         let headers = response.headers_mut();
         let mut set = |name: &'static str, value: String| {
@@ -432,6 +455,17 @@ impl GatewayHandle {
 
     pub fn resume(&self, name: &str) {
         self.function(name).paused.send_replace(false);
+    }
+
+    /// Fault injection: the next `count` invocations of the function crash its process while
+    /// it handles them; Step Functions sees `Runtime.ExitError`.
+    pub fn crash_next(&self, name: &str, count: usize) {
+        self.function(name).crashes.store(count, Ordering::SeqCst);
+    }
+
+    /// Fault injection: the next `count` invocations fail with `error_type`, without running.
+    pub fn fail_next(&self, name: &str, count: usize, error_type: &str) {
+        *self.function(name).failures.lock().unwrap() = (count, error_type.to_owned());
     }
 
     /// How many invocations of the function are held back by [`Self::pause`].

@@ -1,0 +1,24 @@
+//! The scheduled sweep: deletes any flow log of this stack whose recording is not running, and
+//! releases slots whose execution has ended.
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use recorder::config::{process_env, SweepConfig};
+use recorder::flowlogs::FlowLogs;
+use recorder::store::SlotTable;
+use recorder::sweep;
+use recorder::tokens::Executions;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    recorder::init_logging();
+    let config = recorder::settle_init(SweepConfig::from_env(process_env)).await?;
+    let sdk = recorder::sdk_config().await;
+    let slots = SlotTable::from_sdk_config(&sdk, &config.table_name);
+    let ec2 = FlowLogs::from_sdk_config(&sdk);
+    let executions = Executions::from_sdk_config(&sdk);
+    run(service_fn(|_: LambdaEvent<serde_json::Value>| async {
+        let now = recorder::now().timestamp();
+        sweep::sweep(&config.stack_name, config.max_age, &ec2, &slots, &executions, now).await
+    }))
+    .await
+}

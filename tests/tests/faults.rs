@@ -1,0 +1,218 @@
+//! The fault matrix: whatever fails, no flow log outlives its recording, the slot ends
+//! consistent, and the user hears about it. Faults are injected where they really happen: the
+//! gateway crashes a function's process mid-invocation or answers with an error, moto loses a
+//! topic, an execution is stopped by hand. (SDK-level faults the emulator cannot produce, such
+//! as throttling and partial CreateFlowLogs failures, are in the library's mocked tests.)
+
+use std::time::Duration;
+
+use aws_sdk_sfn::types::ExecutionStatus;
+use recorder_tests::deploy::{Deployment, Finished};
+use recorder_tests::World;
+use serde_json::Value;
+
+const T0: i64 = 1_715_681_700_123;
+const MINUTE: i64 = 60_000;
+const LIMIT: Duration = Duration::from_secs(90);
+
+async fn deployed() -> Deployment {
+    World::new().await.deploy(&[]).await
+}
+
+fn resolve(d: &Deployment, at: i64) -> Value {
+    d.deliver("AlarmOkResolverFunction", &d.world.alarm_event("OK", at))
+}
+
+/// The invariants every row of the matrix asserts.
+async fn nothing_left(d: &Deployment) {
+    assert!(d.flow_logs().await.is_empty(), "flow logs left: {:?}", d.flow_logs().await);
+    if let Some(slot) = d.slot().await {
+        assert_eq!(slot.active_execution, None, "the slot is still owned: {slot:?}");
+        assert_eq!(slot.task_token, None, "a task token is left: {slot:?}");
+    }
+}
+
+async fn run_to_the_end(d: &Deployment) -> (String, Finished) {
+    let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    d.waiting(&exec).await;
+    assert_eq!(resolve(d, T0 + MINUTE)["outcome"], "resumed");
+    let done = d.finished(&exec, LIMIT).await;
+    (exec, done)
+}
+
+#[tokio::test]
+async fn start_recording_crashes() {
+    let d = deployed().await;
+    d.local.gateway.crash_next(d.function("AlarmStartFunction"), 1);
+    let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    let done = d.finished(&exec, LIMIT).await;
+    assert_eq!(done.status, ExecutionStatus::Failed, "{done:?}");
+    assert_eq!(done.error.as_deref(), Some("RecordingFailed"));
+    nothing_left(&d).await;
+    let emails = d.emails().await;
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    assert!(emails[0].body.contains("Runtime.ExitError"), "{}", emails[0].body);
+}
+
+#[tokio::test]
+async fn the_wait_crashes() {
+    let d = deployed().await;
+    d.local.gateway.crash_next(d.function("TokenRegisterFunction"), 1);
+    let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    let done = d.finished(&exec, LIMIT).await;
+    assert_eq!(done.status, ExecutionStatus::Failed, "{done:?}");
+    nothing_left(&d).await;
+    let emails = d.emails().await;
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    assert!(emails[0].subject.ends_with("recording FAILED"), "{}", emails[0].subject);
+}
+
+#[tokio::test]
+async fn stop_recording_crashes_once_and_is_retried() {
+    let d = deployed().await;
+    d.local.gateway.crash_next(d.function("FlowlogStopFunction"), 1);
+    let (_, done) = run_to_the_end(&d).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+    assert_eq!(done.output["stop"]["ending"], "alarm-ok");
+    nothing_left(&d).await;
+    assert_eq!(d.emails().await.len(), 1);
+}
+
+#[tokio::test]
+async fn notify_crashes_once_and_is_retried() {
+    let d = deployed().await;
+    d.local.gateway.crash_next(d.function("NotifierFunction"), 1);
+    let (_, done) = run_to_the_end(&d).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+    nothing_left(&d).await;
+    // The crash may come before or after the publish: at least one email, never none
+    let emails = d.emails().await;
+    assert!(!emails.is_empty() && emails.len() <= 2, "{emails:?}");
+}
+
+#[tokio::test]
+async fn the_ok_resolver_crashes_and_eventbridge_delivers_again() {
+    let d = deployed().await;
+    let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    d.waiting(&exec).await;
+    d.local.gateway.crash_next(d.function("AlarmOkResolverFunction"), 1);
+    // The first delivery dies (EventBridge sees a failed invocation and retries)
+    let response = recorder_tests::http_request(
+        &d.local.endpoint,
+        "POST",
+        &format!("/2015-03-31/functions/{}/invocations", d.function("AlarmOkResolverFunction")),
+        &d.world.alarm_event("OK", T0 + MINUTE).to_string(),
+    )
+    .unwrap();
+    assert_eq!(response.header("X-Amz-Function-Error"), Some("Unhandled"), "{}", response.body);
+    // The retry finds the token (or the mark the crashed one left) and ends the recording
+    let outcome = resolve(&d, T0 + MINUTE);
+    assert!(outcome["outcome"] == "resumed" || outcome["outcome"] == "already-resolved", "{outcome}");
+    assert_eq!(d.finished(&exec, LIMIT).await.status, ExecutionStatus::Succeeded);
+    nothing_left(&d).await;
+    assert_eq!(d.emails().await.len(), 1);
+}
+
+#[tokio::test]
+async fn delete_flow_logs_is_throttled_twice_then_succeeds() {
+    // StopRecording answers Transient twice (as a throttled DeleteFlowLogs does), then runs
+    let d = deployed().await;
+    d.local.gateway.fail_next(d.function("FlowlogStopFunction"), 2, "Transient");
+    let (exec, done) = run_to_the_end(&d).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+    let entered = d.states_entered(&exec).await;
+    assert_eq!(entered.iter().filter(|s| *s == "StopRecording").count(), 1, "{entered:?}");
+    nothing_left(&d).await;
+    assert_eq!(d.emails().await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_workflow_disappears_while_waiting_and_the_sweep_cleans_up() {
+    // (moto 5.2.5 keeps a stopped execution RUNNING while it waits on a task token, so the
+    // workflow is deleted instead: Step Functions then knows no such execution.)
+    let d = deployed().await;
+    let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    d.waiting(&exec).await;
+    assert_eq!(d.flow_logs().await.len(), 1);
+    // The state machine goes away with its execution: StopRecording never runs
+    d.sfn.delete_state_machine().state_machine_arn(&d.state_machine_arn).send().await.expect("DeleteStateMachine");
+    assert_eq!(d.flow_logs().await.len(), 1, "nothing but the sweep removes it now");
+    // The scheduled sweep runs
+    let report = d.deliver("FlowlogSweeperFunction", &serde_json::json!({"source": "aws.events"}));
+    assert_eq!(report["deleted"][0][1], "execution-not-running", "{report}");
+    assert_eq!(report["released"][0], d.world.nat_gateway_id.as_str(), "{report}");
+    nothing_left(&d).await;
+}
+
+#[tokio::test]
+async fn the_sweep_never_touches_a_running_recording_or_a_flow_log_it_did_not_create() {
+    let d = deployed().await;
+    // A flow log someone else made on the same interface, into another log group
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&d.world.sdk);
+    let other_group = format!("{}-someone-else", d.world.log_group_name);
+    logs.create_log_group().log_group_name(&other_group).send().await.unwrap();
+    aws_sdk_ec2::Client::new(&d.world.sdk)
+        .create_flow_logs()
+        .resource_ids(&d.world.network_interface_id)
+        .resource_type(aws_sdk_ec2::types::FlowLogsResourceType::NetworkInterface)
+        .traffic_type(aws_sdk_ec2::types::TrafficType::All)
+        .log_group_name(&other_group)
+        .deliver_logs_permission_arn("arn:aws:iam::123456789012:role/theirs")
+        .send()
+        .await
+        .unwrap();
+    let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    d.waiting(&exec).await;
+    let report = d.deliver("FlowlogSweeperFunction", &serde_json::json!({}));
+    assert_eq!(report["kept"].as_array().unwrap().len(), 1, "{report}");
+    assert!(report["deleted"].as_array().unwrap().is_empty(), "{report}");
+    assert_eq!(d.flow_logs().await.len(), 2);
+    resolve(&d, T0 + MINUTE);
+    assert_eq!(d.finished(&exec, LIMIT).await.status, ExecutionStatus::Succeeded);
+    let left = d.flow_logs().await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].log_group_name(), Some(other_group.as_str()));
+}
+
+#[tokio::test]
+async fn sns_publish_fails_and_the_flow_logs_are_still_removed() {
+    let d = deployed().await;
+    let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    d.waiting(&exec).await;
+    // The topic disappears: every publish fails
+    aws_sdk_sns::Client::new(&d.world.sdk).delete_topic().topic_arn(&d.topic_arn).send().await.unwrap();
+    resolve(&d, T0 + MINUTE);
+    let done = d.finished(&exec, LIMIT).await;
+    // The execution says the report was lost; the flow logs are gone all the same
+    assert_eq!(done.status, ExecutionStatus::Failed, "{done:?}");
+    assert_eq!(done.error.as_deref(), Some("NotifyFailed"));
+    nothing_left(&d).await;
+}
+
+#[tokio::test]
+async fn concurrent_executions_for_one_nat_gateway_make_one_recording() {
+    let d = deployed().await;
+    // Five ALARM episodes delivered at once (different timestamps, so none is a duplicate):
+    // the executions start back to back and run side by side in moto
+    let mut executions = Vec::new();
+    for i in 0..5 {
+        executions.push(d.start(&d.world.alarm_event("ALARM", T0 + i)).await);
+    }
+    let mut owner = None;
+    recorder_tests::deploy::eventually("one execution waits", LIMIT, async || {
+        owner = d.slot().await.filter(|s| s.task_token.is_some()).and_then(|s| s.active_execution);
+        owner.is_some()
+    })
+    .await;
+    let owner = owner.unwrap();
+    for exec in executions.iter().filter(|e| **e != owner) {
+        let done = d.finished(exec, LIMIT).await;
+        assert_eq!(done.output["start"]["reason"], "already-recording", "{done:?}");
+    }
+    assert_eq!(d.flow_logs().await.len(), 1);
+    resolve(&d, T0 + MINUTE);
+    assert_eq!(d.finished(&owner, LIMIT).await.status, ExecutionStatus::Succeeded);
+    nothing_left(&d).await;
+    assert_eq!(d.slot().await.unwrap().recordings, 1);
+    assert_eq!(d.emails().await.len(), 1);
+}
