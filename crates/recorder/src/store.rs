@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 
@@ -43,10 +44,11 @@ fn strings(values: &[String]) -> AttributeValue {
     AttributeValue::L(values.iter().cloned().map(AttributeValue::S).collect())
 }
 
-fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(
-    err: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+/// Whether an UpdateItem failed its condition (every ownership change is an UpdateItem).
+fn conditional_failed(
+    err: &aws_sdk_dynamodb::error::SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
 ) -> bool {
-    err.as_service_error().and_then(|e| e.code()).is_some_and(|code| code == "ConditionalCheckFailedException")
+    err.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception)
 }
 
 fn text(item: &Item, key: &str) -> Option<String> {
@@ -295,16 +297,13 @@ impl SlotTable {
         }
     }
 
-    fn ownership_error<E>(
+    fn ownership_error(
         &self,
-        err: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+        err: aws_sdk_dynamodb::error::SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
         nat_gateway_id: &str,
         execution_arn: &str,
         operation: &'static str,
-    ) -> RecorderError
-    where
-        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    {
+    ) -> RecorderError {
         if conditional_failed(&err) {
             RecorderError::SlotNotOwned {
                 nat_gateway_id: nat_gateway_id.to_owned(),

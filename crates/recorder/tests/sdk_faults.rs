@@ -1,0 +1,219 @@
+//! Faults the emulator cannot produce, with mocked SDK clients (aws-smithy-mocks): throttling,
+//! server errors, partial CreateFlowLogs failures, and task tokens that already closed.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
+use aws_sdk_ec2::operation::create_flow_logs::CreateFlowLogsOutput;
+use aws_sdk_ec2::operation::delete_flow_logs::{DeleteFlowLogsError, DeleteFlowLogsOutput};
+use aws_sdk_ec2::operation::describe_flow_logs::DescribeFlowLogsOutput;
+use aws_sdk_ec2::operation::describe_nat_gateways::DescribeNatGatewaysOutput;
+use aws_sdk_ec2::types::{NatGateway, NatGatewayAddress, UnsuccessfulItem, UnsuccessfulItemError};
+use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
+use aws_sdk_sfn::types::error::{InvalidToken, TaskTimedOut};
+use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use aws_smithy_types::error::ErrorMetadata;
+use recorder::config::StartConfig;
+use recorder::flowlogs::FlowLogs;
+use recorder::recording::{Claim, SkipReason, Spike};
+use recorder::steps::{self, StartInput};
+use recorder::store::SlotTable;
+use recorder::tokens::{Resume, Waiters};
+
+const NAT: &str = "nat-0123456789abcdef0";
+
+fn alarm_event() -> serde_json::Value {
+    let path = format!("{}/../../fixtures/alarm.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn start_config() -> StartConfig {
+    StartConfig {
+        table_name: "slots".into(),
+        alarm_name_prefix: "nat-recorder.NatGatewaySpike.".into(),
+        stack_name: "nat-recorder".into(),
+        log_group_name: "/flowlogs".into(),
+        delivery_role_arn: "arn:aws:iam::123456789012:role/delivery".into(),
+        recording_time_seconds: 900,
+        max_recordings: 0,
+    }
+}
+
+fn throttled(operation: &str) -> ErrorMetadata {
+    ErrorMetadata::builder()
+        .code("RequestLimitExceeded")
+        .message(format!("{operation}: Request limit exceeded."))
+        .build()
+}
+
+#[tokio::test]
+async fn create_flow_logs_succeeds_for_one_interface_and_fails_for_another() {
+    // Given a NAT Gateway with two interfaces, and EC2 refusing the second
+    let claim = mock!(aws_sdk_dynamodb::Client::update_item).then_output(|| UpdateItemOutput::builder().build());
+    let slots = SlotTable::new(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&claim]), "slots");
+    let describe = mock!(aws_sdk_ec2::Client::describe_nat_gateways).then_output(|| {
+        DescribeNatGatewaysOutput::builder()
+            .nat_gateways(
+                NatGateway::builder()
+                    .nat_gateway_id(NAT)
+                    .nat_gateway_addresses(NatGatewayAddress::builder().network_interface_id("eni-0a").build())
+                    .nat_gateway_addresses(NatGatewayAddress::builder().network_interface_id("eni-0b").build())
+                    .build(),
+            )
+            .build()
+    });
+    let create = mock!(aws_sdk_ec2::Client::create_flow_logs)
+        .match_requests(|r| r.resource_ids() == ["eni-0a".to_owned(), "eni-0b".to_owned()])
+        .then_output(|| {
+            CreateFlowLogsOutput::builder()
+                .flow_log_ids("fl-0a")
+                .unsuccessful(
+                    UnsuccessfulItem::builder()
+                        .resource_id("eni-0b")
+                        .error(
+                            UnsuccessfulItemError::builder()
+                                .code("InvalidParameter")
+                                .message("The network interface is being deleted")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+    let ec2 = FlowLogs::new(mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&describe, &create]));
+    // When the alarm fires
+    let err = steps::start_recording(
+        &start_config(),
+        &slots,
+        &ec2,
+        StartInput { event: alarm_event(), execution_arn: "arn:exec".into() },
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap_err();
+    // Then StartRecording fails with our name, naming the refused interface and AWS's words
+    assert_eq!(err.error_type(), "FlowLogCreationFailed");
+    assert_eq!(
+        err.to_string(),
+        "could not create flow logs: eni-0b (InvalidParameter: The network interface is being deleted)"
+    );
+    assert_eq!(create.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn delete_flow_logs_throttled_twice_then_succeeds_within_the_sdks_retries() {
+    let delete = mock!(aws_sdk_ec2::Client::delete_flow_logs)
+        .sequence()
+        .error(|| DeleteFlowLogsError::generic(throttled("DeleteFlowLogs")))
+        .times(2)
+        .output(|| DeleteFlowLogsOutput::builder().build())
+        .build();
+    let client = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&delete], |c| c
+        .retry_config(
+            aws_sdk_ec2::config::retry::RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(1))
+        )
+        .sleep_impl(aws_smithy_async::rt::sleep::TokioSleep::new()));
+    FlowLogs::new(client).delete(&["fl-1".to_owned()]).await.expect("the third attempt succeeds");
+    assert_eq!(delete.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn delete_flow_logs_still_throttled_is_a_transient_error_for_the_state_machine_to_retry() {
+    let delete = mock!(aws_sdk_ec2::Client::delete_flow_logs)
+        .then_error(|| DeleteFlowLogsError::generic(throttled("DeleteFlowLogs")));
+    let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&delete]);
+    let err = FlowLogs::new(client).delete(&["fl-1".to_owned()]).await.unwrap_err();
+    assert_eq!(err.error_type(), "Transient");
+    assert!(err.to_string().contains("RequestLimitExceeded"), "{err}");
+}
+
+#[tokio::test]
+async fn a_flow_log_already_deleted_counts_as_deleted_and_the_rest_are_deleted_one_by_one() {
+    // EC2 fails a whole batch when one id is unknown; the others must still go
+    let gone = || DeleteFlowLogsError::generic(ErrorMetadata::builder().code("InvalidFlowLogId.NotFound").build());
+    let batch =
+        mock!(aws_sdk_ec2::Client::delete_flow_logs).match_requests(|r| r.flow_log_ids().len() == 2).then_error(gone);
+    let first = mock!(aws_sdk_ec2::Client::delete_flow_logs)
+        .match_requests(|r| r.flow_log_ids() == ["fl-gone".to_owned()])
+        .then_error(gone);
+    let second = mock!(aws_sdk_ec2::Client::delete_flow_logs)
+        .match_requests(|r| r.flow_log_ids() == ["fl-live".to_owned()])
+        .then_output(|| DeleteFlowLogsOutput::builder().build());
+    let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&batch, &first, &second]);
+    FlowLogs::new(client).delete(&["fl-gone".to_owned(), "fl-live".to_owned()]).await.unwrap();
+    assert_eq!((batch.num_calls(), first.num_calls(), second.num_calls()), (1, 1, 1));
+}
+
+#[tokio::test]
+async fn a_server_error_while_claiming_is_transient() {
+    let claim = mock!(aws_sdk_dynamodb::Client::update_item).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(500).unwrap(),
+            aws_smithy_types::body::SdkBody::from(
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"boom"}"#,
+            ),
+        )
+    });
+    let slots = SlotTable::new(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&claim]), "slots");
+    let spike = Spike { nat_gateway_id: NAT.into(), alarm_at_millis: 1 };
+    let err = slots.claim(&spike, "arn:exec", 0, "2024-01-01T00:00:00Z").await.unwrap_err();
+    assert_eq!(err.error_type(), "Transient", "{err}");
+}
+
+#[tokio::test]
+async fn a_claim_refused_for_the_limit_reads_why_from_the_slot() {
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+    use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let claim = mock!(aws_sdk_dynamodb::Client::update_item).then_error(|| {
+        UpdateItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().build())
+    });
+    let read = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| {
+        GetItemOutput::builder()
+            .item("pk", AttributeValue::S(NAT.into()))
+            .item("recordings", AttributeValue::N("3".into()))
+            .item("alarmAt", AttributeValue::N("1".into()))
+            .build()
+    });
+    let slots = SlotTable::new(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&claim, &read]), "slots");
+    let spike = Spike { nat_gateway_id: NAT.into(), alarm_at_millis: 2 };
+    let outcome = slots.claim(&spike, "arn:exec", 3, "2024-01-01T00:00:00Z").await.unwrap();
+    assert_eq!(outcome, Claim::Refused(SkipReason::LimitReached));
+}
+
+#[tokio::test]
+async fn a_task_token_that_timed_out_or_is_unknown_is_already_resolved() {
+    let timed_out = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(|r| r.task_token() == Some("timed-out"))
+        .then_error(|| SendTaskSuccessError::TaskTimedOut(TaskTimedOut::builder().build()));
+    let invalid = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(|r| r.task_token() == Some("unknown"))
+        .then_error(|| SendTaskSuccessError::InvalidToken(InvalidToken::builder().build()));
+    let waiters = Waiters::new(mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&timed_out, &invalid]));
+    let output = serde_json::json!({"ending": "alarm-ok"});
+    assert_eq!(waiters.resume("timed-out", &output).await.unwrap(), Resume::AlreadyResolved);
+    assert_eq!(waiters.resume("unknown", &output).await.unwrap(), Resume::AlreadyResolved);
+}
+
+#[tokio::test]
+async fn stop_finds_flow_logs_by_the_executions_tag_even_without_a_recording() {
+    use aws_sdk_ec2::types::FlowLog;
+    let find = mock!(aws_sdk_ec2::Client::describe_flow_logs)
+        .match_requests(|r| {
+            r.filter().iter().any(|f| {
+                f.name() == Some("tag:vpc-flowlogs-recorder:execution") && f.values() == ["arn:exec".to_owned()]
+            })
+        })
+        .then_output(|| {
+            DescribeFlowLogsOutput::builder()
+                .flow_logs(FlowLog::builder().flow_log_id("fl-orphan").resource_id("eni-0a").build())
+                .build()
+        });
+    let ec2 = FlowLogs::new(mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&find]));
+    let found = ec2.find_by_execution("arn:exec").await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].flow_log_id, "fl-orphan");
+}
