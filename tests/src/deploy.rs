@@ -95,6 +95,8 @@ impl World {
         for (id, name) in &functions {
             resources.insert(format!("{id}.Arn"), format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"));
         }
+        // The report waits for delivery (300 s by default): tests that want the wait ask for it.
+        resources.insert("ReportDelaySeconds".into(), "0".into());
         for (name, value) in parameters {
             assert!(!template.root["Parameters"][*name].is_null(), "the template has no parameter {name} to override");
             resources.insert(name.to_string(), value.to_string());
@@ -252,6 +254,7 @@ impl Deployment {
                     e.r#type(),
                     HistoryEventType::TaskStateEntered
                         | HistoryEventType::ChoiceStateEntered
+                        | HistoryEventType::WaitStateEntered
                         | HistoryEventType::SucceedStateEntered
                         | HistoryEventType::FailStateEntered
                 )

@@ -250,6 +250,8 @@ impl World {
             delivery_role_arn: "arn:aws:iam::123456789012:role/nat-recorder-FlowLogDelivery".into(),
             recording_time_seconds: 900,
             max_recordings,
+            report_delay_seconds: 0,
+            notify_limit_reached: false,
         }
     }
 

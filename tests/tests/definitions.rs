@@ -27,21 +27,32 @@ fn asl() -> Value {
 }
 
 #[test]
-fn the_saved_query_in_the_template_is_exactly_the_text_in_queries() {
+fn each_saved_query_in_the_template_is_exactly_the_text_in_queries() {
     let template = Template::load();
-    let in_template = template.resource("RecorderQuery")["Properties"]["QueryString"].as_str().unwrap().to_owned();
-    assert_eq!(in_template, read_repo_file("queries/recorder.query"));
+    for (id, file) in [
+        ("RecorderQuery", "queries/recorder.query"),
+        ("TopTalkersQuery", "queries/top-talkers.query"),
+        ("AwsServicesQuery", "queries/aws-services.query"),
+    ] {
+        let in_template = template.resource(id)["Properties"]["QueryString"].as_str().unwrap().to_owned();
+        assert_eq!(in_template, read_repo_file(file), "{id}");
+    }
+    // and the notifier runs the same texts
+    assert_eq!(recorder::analysis::TOP_TALKERS_QUERY, read_repo_file("queries/top-talkers.query"));
+    assert_eq!(recorder::analysis::AWS_SERVICES_QUERY, read_repo_file("queries/aws-services.query"));
 }
 
 #[test]
-fn the_query_parses_as_many_fields_as_the_flow_log_format_writes() {
-    let query = read_repo_file("queries/recorder.query");
-    let parse = query.lines().find(|l| l.contains("parse @message")).expect("a parse line");
-    let pattern = parse.split('"').nth(1).unwrap();
-    let names = parse.split(" as ").nth(1).unwrap().split(',').count();
-    let fields = recorder::flowlogs::LOG_FORMAT.split(' ').count();
-    assert_eq!(pattern.split(' ').count(), fields);
-    assert_eq!(names, fields);
+fn every_query_parses_as_many_fields_as_the_flow_log_format_writes() {
+    for file in ["queries/recorder.query", "queries/top-talkers.query", "queries/aws-services.query"] {
+        let query = read_repo_file(file);
+        let parse = query.lines().find(|l| l.contains("parse @message")).expect("a parse line");
+        let pattern = parse.split('"').nth(1).unwrap();
+        let names = parse.split(" as ").nth(1).unwrap().split(',').count();
+        let fields = recorder::flowlogs::LOG_FORMAT.split(' ').count();
+        assert_eq!(pattern.split(' ').count(), fields, "{file}");
+        assert_eq!(names, fields, "{file}");
+    }
 }
 
 #[test]
@@ -187,11 +198,14 @@ fn every_path_that_may_have_created_flow_logs_reaches_stop_recording() {
     }
     assert_eq!(states["WaitForAlarmOrTimeout"]["Next"], "StopRecording");
     assert_eq!(catch_targets(&states["WaitForAlarmOrTimeout"])[0].0, vec!["States.Timeout".to_owned()]);
-    // StopRecording leads to Notify whether it succeeds or not, and Notify to the outcome
-    assert_eq!(states["StopRecording"]["Next"], "Notify");
+    // StopRecording leads to Notify whether it succeeds or not (through the delivery wait)
+    assert_eq!(states["StopRecording"]["Next"], "Analyse?");
     assert!(catch_targets(&states["StopRecording"]).iter().all(|(_, next)| next == "Notify"));
-    // The only way around StopRecording is the skip, taken before anything was created
-    assert_eq!(states["Skipped?"]["Choices"][0]["Next"], "Skipped");
+    assert_eq!(states["WaitForDelivery"]["Next"], "Notify");
+    // The only ways around StopRecording are skips, taken before anything was created
+    let skip_targets: Vec<&str> =
+        states["Skipped?"]["Choices"].as_array().unwrap().iter().map(|c| c["Next"].as_str().unwrap()).collect();
+    assert_eq!(skip_targets, ["Notify", "Skipped"]);
     assert_eq!(states["Skipped"]["Type"], "Succeed");
 }
 
@@ -213,6 +227,7 @@ fn the_wait_times_out_after_the_recording_time_read_from_the_state() {
             log_group_name: "g".into(),
             started_at: "t".into(),
             timeout_seconds: 900,
+            report_delay_seconds: 300,
         }
     }).unwrap()});
     assert_eq!(recording["start"]["recording"]["timeoutSeconds"], 900);

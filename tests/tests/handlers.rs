@@ -143,7 +143,11 @@ async fn a_duplicate_alarm_never_makes_a_second_recording() {
     let second = start(&world, 0, "ALARM", T0, &execution()).await;
     assert_eq!(
         second,
-        StartOutput::Skip { reason: SkipReason::AlreadyRecording, nat_gateway_id: Some(world.nat_gateway_id.clone()) }
+        StartOutput::Skip {
+            reason: SkipReason::AlreadyRecording,
+            nat_gateway_id: Some(world.nat_gateway_id.clone()),
+            notify: false
+        }
     );
 
     // And delivered once more after the recording ended: still the same episode
@@ -151,7 +155,11 @@ async fn a_duplicate_alarm_never_makes_a_second_recording() {
     let late = start(&world, 0, "ALARM", T0, &execution()).await;
     assert_eq!(
         late,
-        StartOutput::Skip { reason: SkipReason::DuplicateAlarm, nat_gateway_id: Some(world.nat_gateway_id.clone()) }
+        StartOutput::Skip {
+            reason: SkipReason::DuplicateAlarm,
+            nat_gateway_id: Some(world.nat_gateway_id.clone()),
+            notify: false
+        }
     );
 
     assert!(flow_logs_on_nat(&world).await.is_empty());
@@ -179,7 +187,11 @@ async fn the_limit_stops_a_new_episode_once_reached() {
     let next = start(&world, 1, "ALARM", T0 + 60_000, &execution()).await;
     assert_eq!(
         next,
-        StartOutput::Skip { reason: SkipReason::LimitReached, nat_gateway_id: Some(world.nat_gateway_id.clone()) }
+        StartOutput::Skip {
+            reason: SkipReason::LimitReached,
+            nat_gateway_id: Some(world.nat_gateway_id.clone()),
+            notify: false
+        }
     );
     assert!(flow_logs_on_nat(&world).await.is_empty());
 }

@@ -5,8 +5,14 @@ use recorder_tests::template::{read_repo_file, Template};
 use serde_yaml::Value;
 
 /// Actions AWS offers no narrower resource for; each use of `*` must say so in a comment.
-const NO_RESOURCE_LEVEL: [&str; 4] =
-    ["ec2:DescribeNatGateways", "ec2:DescribeFlowLogs", "logs:DescribeLogGroups", "states:SendTaskSuccess"];
+const NO_RESOURCE_LEVEL: [&str; 6] = [
+    "ec2:DescribeNatGateways",
+    "ec2:DescribeFlowLogs",
+    "logs:DescribeLogGroups",
+    "logs:GetQueryResults",
+    "logs:StopQuery",
+    "states:SendTaskSuccess",
+];
 
 fn strings(value: &Value) -> Vec<String> {
     match value {

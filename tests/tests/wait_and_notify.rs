@@ -202,15 +202,13 @@ async fn the_report_reaches_a_subscriber_of_the_topic() {
         log_group_name: world.log_group_name.clone(),
         query_name: "Serverless Auto VPC Flow Log Recorder".into(),
         region: REGION.into(),
+        price_per_gb: 0.045,
     };
     let state: WorkflowState = serde_json::from_value(state).unwrap();
-    let sent = steps::notify(
-        &config,
-        &Mailer::from_sdk_config(&world.sdk, &topic_arn),
-        StateInput { state, execution_arn: None },
-    )
-    .await
-    .expect("Notify");
+    let insights = recorder::insights::Insights::from_sdk_config(&world.sdk, Duration::from_millis(200), 25);
+    let mailer = Mailer::from_sdk_config(&world.sdk, &topic_arn);
+    let sent =
+        steps::notify(&config, &mailer, &insights, StateInput { state, execution_arn: None }).await.expect("Notify");
 
     // Then the subscriber receives the email with its subject and body
     let received = sqs.receive_message().queue_url(&queue_url).wait_time_seconds(5).send().await.unwrap();

@@ -18,6 +18,14 @@ fn required(env: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result
     }
 }
 
+fn flag(env: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<bool> {
+    match required(env, name)?.as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(RecorderError::Config { name, problem: format!("{other:?} is not true or false") }),
+    }
+}
+
 fn whole_number(env: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<u32> {
     let text = required(env, name)?;
     text.parse().map_err(|_| RecorderError::Config {
@@ -52,6 +60,11 @@ pub struct StartConfig {
     pub recording_time_seconds: u32,
     /// Recordings allowed per NAT Gateway; 0 means no limit.
     pub max_recordings: u32,
+    /// Seconds the workflow waits after stopping, for records to reach the log group, before
+    /// it analyses them; 0 skips the wait.
+    pub report_delay_seconds: u32,
+    /// Whether an alarm skipped because NumOfRecordings was reached is emailed.
+    pub notify_limit_reached: bool,
 }
 
 impl StartConfig {
@@ -71,6 +84,8 @@ impl StartConfig {
             delivery_role_arn: required(&env, "DELIVERY_ROLE_ARN")?,
             recording_time_seconds,
             max_recordings: whole_number(&env, "NUM_OF_RECORDINGS")?,
+            report_delay_seconds: whole_number(&env, "REPORT_DELAY_SECONDS")?,
+            notify_limit_reached: flag(&env, "NOTIFY_WHEN_LIMIT_REACHED")?,
         })
     }
 }
@@ -110,13 +125,15 @@ impl SweepConfig {
 }
 
 /// What the notifier needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NotifierConfig {
     pub topic_arn: String,
     pub log_group_name: String,
     pub query_name: String,
     /// The region the console link opens in; Lambda sets `AWS_REGION`.
     pub region: String,
+    /// USD per GB processed by a NAT Gateway, for the cost estimate.
+    pub price_per_gb: f64,
 }
 
 impl NotifierConfig {
@@ -126,6 +143,15 @@ impl NotifierConfig {
             log_group_name: required(&env, "LOG_GROUP_NAME")?,
             query_name: required(&env, "QUERY_NAME")?,
             region: required(&env, "AWS_REGION")?,
+            price_per_gb: {
+                let text = required(&env, "NAT_PRICE_PER_GB")?;
+                text.parse::<f64>().ok().filter(|p| p.is_finite() && *p >= 0.0).ok_or_else(|| {
+                    RecorderError::Config {
+                        name: "NAT_PRICE_PER_GB",
+                        problem: format!("{text:?} is not a price in USD such as 0.045"),
+                    }
+                })?
+            },
         })
     }
 }
@@ -148,6 +174,8 @@ mod tests {
         ("DELIVERY_ROLE_ARN", "arn:aws:iam::123456789012:role/delivery"),
         ("RECORDING_TIME_SECONDS", "900"),
         ("NUM_OF_RECORDINGS", "0"),
+        ("REPORT_DELAY_SECONDS", "300"),
+        ("NOTIFY_WHEN_LIMIT_REACHED", "false"),
     ];
 
     fn start_with(name: &str, value: Option<&str>) -> Result<StartConfig> {
@@ -185,6 +213,12 @@ mod tests {
     }
 
     #[test]
+    fn a_flag_is_true_or_false_and_nothing_else() {
+        let err = start_with("NOTIFY_WHEN_LIMIT_REACHED", Some("yes")).unwrap_err();
+        assert_eq!(err.to_string(), "environment variable NOTIFY_WHEN_LIMIT_REACHED: \"yes\" is not true or false");
+    }
+
+    #[test]
     fn recording_time_must_be_positive() {
         let err = start_with("RECORDING_TIME_SECONDS", Some("0")).unwrap_err();
         assert_eq!(err.error_type(), "ConfigurationError");
@@ -209,8 +243,25 @@ mod tests {
             ("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t"),
             ("LOG_GROUP_NAME", "/flowlogs"),
             ("QUERY_NAME", "q"),
+            ("NAT_PRICE_PER_GB", "0.045"),
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("AWS_REGION"), "{err}");
+    }
+
+    #[test]
+    fn the_price_must_be_a_price() {
+        let err = NotifierConfig::from_env(env(&[
+            ("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t"),
+            ("LOG_GROUP_NAME", "/flowlogs"),
+            ("QUERY_NAME", "q"),
+            ("AWS_REGION", "us-east-1"),
+            ("NAT_PRICE_PER_GB", "4.5 cents"),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable NAT_PRICE_PER_GB: \"4.5 cents\" is not a price in USD such as 0.045"
+        );
     }
 }

@@ -5,10 +5,12 @@
 //! [`recording`] and [`event`] as plain functions over plain types; the AWS calls live behind
 //! one small adapter per service ([`store`], [`flowlogs`], [`tokens`], [`notify`]).
 
+pub mod analysis;
 pub mod config;
 pub mod error;
 pub mod event;
 pub mod flowlogs;
+pub mod insights;
 pub mod notify;
 pub mod recording;
 pub mod steps;

@@ -3,8 +3,9 @@
 use aws_sdk_sns::Client;
 use chrono::{DateTime, Utc};
 
+use crate::analysis::{describe, headline as analysis_headline, Analysis};
 use crate::error::{RecorderError, Result};
-use crate::recording::{CaughtError, Ending, Recording, StopOutput};
+use crate::recording::{CaughtError, Ending, Recording, SkipReason, StopOutput};
 
 /// SNS caps an email subject at 100 characters.
 const SUBJECT_LIMIT: usize = 100;
@@ -25,13 +26,15 @@ pub struct ReportContext<'a> {
 }
 
 /// Everything the email says, gathered from the workflow's state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Report<'a> {
     pub recording: Option<&'a Recording>,
     pub stop: Option<&'a StopOutput>,
     pub stop_failure: Option<&'a CaughtError>,
     /// The NAT Gateway, when it is known even though no recording started.
     pub nat_gateway_id: &'a str,
+    /// What the recorded window says; `Err` says why it could not be analysed.
+    pub analysis: Option<&'a Result<Analysis, String>>,
 }
 
 fn duration_text(seconds: i64) -> String {
@@ -88,7 +91,14 @@ pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
         (Ending::Timeout, None) => "recorded, stopped at the time limit".into(),
         (Ending::Error { .. }, _) => "recording FAILED".into(),
     };
-    let subject = cut(format!("NAT Gateway {nat}: {headline}"), SUBJECT_LIMIT);
+    let figure = match report.analysis {
+        Some(Ok(analysis)) if !matches!(ending, Ending::Error { .. }) => analysis_headline(analysis),
+        _ => None,
+    };
+    let subject = match figure {
+        Some(figure) => cut(format!("NAT Gateway {nat}: {headline}, {figure}"), SUBJECT_LIMIT),
+        None => cut(format!("NAT Gateway {nat}: {headline}"), SUBJECT_LIMIT),
+    };
 
     let mut body = String::new();
     let mut line = |label: &str, value: &str| body.push_str(&format!("{label:<12}{value}\n"));
@@ -112,6 +122,14 @@ pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
         );
     }
     body.push('\n');
+    match report.analysis {
+        Some(Ok(analysis)) => {
+            body.push_str(&describe(analysis));
+            body.push('\n');
+        }
+        Some(Err(reason)) => body.push_str(&format!("The recorded window could not be analysed: {reason}\n\n")),
+        None => {}
+    }
     match (report.stop, report.stop_failure) {
         (Some(stop), _) => {
             body.push_str(&format!(
@@ -139,6 +157,17 @@ pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
             context.query_name
         ));
     }
+    Email { subject, body }
+}
+
+/// The email for an alarm that did not start a recording, when one is asked for.
+pub fn compose_skip(nat_gateway_id: &str, reason: SkipReason) -> Email {
+    let subject = cut(format!("NAT Gateway {nat_gateway_id}: spike NOT recorded"), SUBJECT_LIMIT);
+    let body = format!(
+        "NAT Gateway {nat_gateway_id} went into ALARM, but no flow logs were turned on:\n{}.\n\n\
+         Raise NumOfRecordings (0 means no limit) and redeploy to record the next spike.\n",
+        reason.describe()
+    );
     Email { subject, body }
 }
 
@@ -192,6 +221,7 @@ mod tests {
             log_group_name: "/vpc/flowlogs".into(),
             started_at: "2024-05-14T10:15:02Z".into(),
             timeout_seconds: 900,
+            report_delay_seconds: 300,
         }
     }
 
@@ -214,6 +244,7 @@ mod tests {
             stop: Some(&stop),
             stop_failure: None,
             nat_gateway_id: "nat-0123456789abcdef0",
+            analysis: None,
         };
         let email = compose(&report, &CONTEXT);
         assert_eq!(email.subject, "NAT Gateway nat-0123456789abcdef0: recorded 12m 32s, alarm back to OK");
@@ -237,6 +268,7 @@ mod tests {
             stop: Some(&stop),
             stop_failure: None,
             nat_gateway_id: "nat-0123456789abcdef0",
+            analysis: None,
         };
         let email = compose(&report, &CONTEXT);
         assert!(email.subject.ends_with("recorded 12m 32s, stopped at the time limit"), "{}", email.subject);
@@ -248,8 +280,13 @@ mod tests {
             deleted_flow_log_ids: vec!["fl-9".into()],
             ..stop(Ending::Error { error: "FlowLogCreationFailed".into(), cause: "eni-0b (AccessDenied: no)".into() })
         };
-        let report =
-            Report { recording: None, stop: Some(&stop), stop_failure: None, nat_gateway_id: "nat-0123456789abcdef0" };
+        let report = Report {
+            recording: None,
+            stop: Some(&stop),
+            stop_failure: None,
+            nat_gateway_id: "nat-0123456789abcdef0",
+            analysis: None,
+        };
         let email = compose(&report, &CONTEXT);
         assert_eq!(email.subject, "NAT Gateway nat-0123456789abcdef0: recording FAILED");
         assert!(
@@ -269,6 +306,7 @@ mod tests {
             stop: None,
             stop_failure: Some(&failure),
             nat_gateway_id: "nat-0123456789abcdef0",
+            analysis: None,
         };
         let email = compose(&report, &CONTEXT);
         assert!(email.subject.contains("FAILED"));
@@ -277,6 +315,68 @@ mod tests {
             "{}",
             email.body
         );
+    }
+
+    #[test]
+    fn the_analysis_leads_the_subject_and_body() {
+        let recording = recording();
+        let stop = stop(Ending::AlarmOk);
+        let analysis = Ok(crate::analysis::analyse(
+            &[vec![
+                ("flowDirection".into(), "ingress".into()),
+                ("pktSrcAwsService".into(), "S3".into()),
+                ("pktDstAwsService".into(), "-".into()),
+                ("totalBytes".into(), "2147483648".into()),
+                ("records".into(), "10".into()),
+            ]],
+            &[],
+            0.045,
+        )
+        .unwrap());
+        let report = Report {
+            recording: Some(&recording),
+            stop: Some(&stop),
+            stop_failure: None,
+            nat_gateway_id: "nat-0123456789abcdef0",
+            analysis: Some(&analysis),
+        };
+        let email = compose(&report, &CONTEXT);
+        assert_eq!(
+            email.subject,
+            "NAT Gateway nat-0123456789abcdef0: recorded 12m 32s, alarm back to OK, 2.0 GB (S3 100%)"
+        );
+        assert!(
+            email.body.contains("Recorded    2.0 GB in 10 records, about $0.09 of NAT processing"),
+            "{}",
+            email.body
+        );
+    }
+
+    #[test]
+    fn a_failed_analysis_is_said_and_the_email_still_goes() {
+        let recording = recording();
+        let stop = stop(Ending::Timeout);
+        let analysis = Err("query q-1 ended Failed".to_owned());
+        let report = Report {
+            recording: Some(&recording),
+            stop: Some(&stop),
+            stop_failure: None,
+            nat_gateway_id: "nat-0123456789abcdef0",
+            analysis: Some(&analysis),
+        };
+        let email = compose(&report, &CONTEXT);
+        assert!(
+            email.body.contains("The recorded window could not be analysed: query q-1 ended Failed"),
+            "{}",
+            email.body
+        );
+    }
+
+    #[test]
+    fn a_skip_for_the_limit_says_what_to_change() {
+        let email = compose_skip("nat-1", SkipReason::LimitReached);
+        assert_eq!(email.subject, "NAT Gateway nat-1: spike NOT recorded");
+        assert!(email.body.contains("NumOfRecordings has been reached"), "{}", email.body);
     }
 
     #[test]

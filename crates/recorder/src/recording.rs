@@ -20,6 +20,9 @@ pub struct Recording {
     pub started_at: String,
     /// The wait's `TimeoutSecondsPath` points here.
     pub timeout_seconds: u32,
+    /// The wait before the report, for records to reach the log group (`SecondsPath`).
+    #[serde(default)]
+    pub report_delay_seconds: u32,
 }
 
 /// Why an alarm event did not start a recording. None of these is an error.
@@ -64,6 +67,9 @@ pub enum StartOutput {
         reason: SkipReason,
         #[serde(rename = "natGatewayId", skip_serializing_if = "Option::is_none")]
         nat_gateway_id: Option<String>,
+        /// Whether this skip is emailed (the Choice state reads it; always present).
+        #[serde(default)]
+        notify: bool,
     },
 }
 
@@ -206,6 +212,16 @@ pub struct WorkflowState {
 }
 
 impl WorkflowState {
+    /// The NAT Gateway and reason of a skipped alarm that is to be emailed.
+    pub fn notified_skip(&self) -> Option<(Option<&str>, SkipReason)> {
+        match &self.start {
+            Some(StartOutput::Skip { reason, nat_gateway_id, notify: true }) => {
+                Some((nat_gateway_id.as_deref(), *reason))
+            }
+            _ => None,
+        }
+    }
+
     pub fn recording(&self) -> Option<&Recording> {
         match &self.start {
             Some(StartOutput::Record { recording }) => Some(recording),
@@ -339,10 +355,11 @@ mod tests {
 
     #[test]
     fn start_output_is_tagged_for_the_choice_state() {
-        let skip = StartOutput::Skip { reason: SkipReason::LimitReached, nat_gateway_id: Some("nat-1".into()) };
+        let skip =
+            StartOutput::Skip { reason: SkipReason::LimitReached, nat_gateway_id: Some("nat-1".into()), notify: true };
         assert_eq!(
             serde_json::to_value(&skip).unwrap(),
-            json!({"action": "skip", "reason": "limit-reached", "natGatewayId": "nat-1"})
+            json!({"action": "skip", "reason": "limit-reached", "natGatewayId": "nat-1", "notify": true})
         );
     }
 
@@ -356,6 +373,7 @@ mod tests {
             log_group_name: "/flowlogs".into(),
             started_at: "2024-05-14T10:15:02Z".into(),
             timeout_seconds: 900,
+            report_delay_seconds: 300,
         }
     }
 

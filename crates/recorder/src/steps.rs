@@ -9,11 +9,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::{info, warn};
 
+use crate::analysis::{analyse, scoped, Analysis, AWS_SERVICES_QUERY, TOP_TALKERS_QUERY};
 use crate::config::{NotifierConfig, ResolverConfig, StartConfig};
 use crate::error::{RecorderError, Result};
 use crate::event::AlarmStateChange;
 use crate::flowlogs::{describe_refusals, FlowLogSpec, FlowLogs};
-use crate::notify::{compose, Mailer, Report, ReportContext};
+use crate::insights::Insights;
+use crate::notify::{compose, compose_skip, Mailer, Report, ReportContext};
 use crate::recording::{calm_from, spike_from, Claim, Recording, SkipReason, StartOutput, StopOutput, WorkflowState};
 use crate::store::SlotTable;
 use crate::tokens::{Resume, Waiters};
@@ -48,7 +50,11 @@ pub async fn start_recording(
         Ok(spike) => spike,
         Err(reason) => {
             info!(alarm = %event.detail.alarm_name, reason = reason.describe(), "skipped");
-            return Ok(StartOutput::Skip { reason, nat_gateway_id: event.nat_gateway_id().map(str::to_owned) });
+            return Ok(StartOutput::Skip {
+                reason,
+                nat_gateway_id: event.nat_gateway_id().map(str::to_owned),
+                notify: false,
+            });
         }
     };
     let nat = spike.nat_gateway_id.clone();
@@ -59,7 +65,8 @@ pub async fn start_recording(
     let claim = slots.claim(&spike, &input.execution_arn, config.max_recordings, &started_at).await?;
     if let Claim::Refused(reason) = claim {
         info!(reason = reason.describe(), "skipped");
-        return Ok(StartOutput::Skip { reason, nat_gateway_id: Some(nat) });
+        let notify = reason == SkipReason::LimitReached && config.notify_limit_reached;
+        return Ok(StartOutput::Skip { reason, nat_gateway_id: Some(nat), notify });
     }
 
     let interfaces = ec2.nat_gateway_interfaces(&nat).await?;
@@ -102,6 +109,7 @@ pub async fn start_recording(
             log_group_name: config.log_group_name.clone(),
             started_at,
             timeout_seconds: config.recording_time_seconds,
+            report_delay_seconds: config.report_delay_seconds,
         },
     })
 }
@@ -245,28 +253,78 @@ pub struct NotifyOutput {
     pub subject: String,
 }
 
-/// Notify: email the report of how the recording ended.
-pub async fn notify(config: &NotifierConfig, mailer: &Mailer, input: StateInput) -> Result<NotifyOutput> {
+/// Flow logs aggregate for up to this long before a record is written: the analysis window
+/// reaches this far past the stop.
+const AGGREGATION_SLACK_SECS: i64 = 60;
+
+/// Analyses the recorded window with Logs Insights: `Ok` even when it finds nothing yet; `Err`
+/// with the reason when a query fails, so the email can say so.
+pub async fn analyse_recording(
+    insights: &Insights,
+    recording: &Recording,
+    stop: &StopOutput,
+    price_per_gb: f64,
+) -> std::result::Result<Analysis, String> {
+    let start = DateTime::parse_from_rfc3339(&recording.started_at)
+        .map_err(|e| format!("start time {:?}: {e}", recording.started_at))?
+        .timestamp();
+    let end = DateTime::parse_from_rfc3339(&stop.stopped_at)
+        .map_err(|e| format!("stop time {:?}: {e}", stop.stopped_at))?
+        .timestamp()
+        + AGGREGATION_SLACK_SECS;
+    let streams: Vec<String> = recording.network_interface_ids.iter().map(|eni| format!("{eni}-all")).collect();
+    let group = &recording.log_group_name;
+    let (services_query, talkers_query) = (scoped(AWS_SERVICES_QUERY, &streams), scoped(TOP_TALKERS_QUERY, &streams));
+    let services = insights.query(group, &services_query, start, end);
+    let talkers = insights.query(group, &talkers_query, start, end);
+    let (services, talkers) = tokio::join!(services, talkers);
+    let services = services.map_err(|e| e.to_string())?;
+    let talkers = talkers.map_err(|e| e.to_string())?;
+    analyse(&services, &talkers, price_per_gb)
+}
+
+/// Notify: email the report of how the recording ended (or of a skip that asks for one).
+pub async fn notify(
+    config: &NotifierConfig,
+    mailer: &Mailer,
+    insights: &Insights,
+    input: StateInput,
+) -> Result<NotifyOutput> {
     let state = input.state;
-    let nat = state
-        .stop
-        .as_ref()
-        .map(|s| s.nat_gateway_id.clone())
-        .or_else(|| state.nat_gateway_id().ok())
-        .unwrap_or_else(|| "(unknown)".into());
-    let report = Report {
-        recording: state.recording(),
-        stop: state.stop.as_ref(),
-        stop_failure: state.stop_failure.as_ref(),
-        nat_gateway_id: &nat,
-    };
     let context = ReportContext {
         region: &config.region,
         log_group_name: &config.log_group_name,
         query_name: &config.query_name,
     };
-    let email = compose(&report, &context);
+    let email = if let Some((nat, reason)) = state.notified_skip() {
+        compose_skip(nat.unwrap_or("(unknown)"), reason)
+    } else {
+        let nat = state
+            .stop
+            .as_ref()
+            .map(|s| s.nat_gateway_id.clone())
+            .or_else(|| state.nat_gateway_id().ok())
+            .unwrap_or_else(|| "(unknown)".into());
+        let analysis = match (state.recording(), state.stop.as_ref()) {
+            (Some(recording), Some(stop)) => {
+                let analysis = analyse_recording(insights, recording, stop, config.price_per_gb).await;
+                if let Err(reason) = &analysis {
+                    warn!(nat_gateway_id = %nat, %reason, "the analysis failed; the email says so");
+                }
+                Some(analysis)
+            }
+            _ => None,
+        };
+        let report = Report {
+            recording: state.recording(),
+            stop: state.stop.as_ref(),
+            stop_failure: state.stop_failure.as_ref(),
+            nat_gateway_id: &nat,
+            analysis: analysis.as_ref(),
+        };
+        compose(&report, &context)
+    };
     let message_id = mailer.send(&email).await?;
-    info!(nat_gateway_id = %nat, subject = %email.subject, "report sent");
+    info!(subject = %email.subject, "report sent");
     Ok(NotifyOutput { message_id, subject: email.subject })
 }

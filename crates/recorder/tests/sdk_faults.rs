@@ -36,6 +36,8 @@ fn start_config() -> StartConfig {
         delivery_role_arn: "arn:aws:iam::123456789012:role/delivery".into(),
         recording_time_seconds: 900,
         max_recordings: 0,
+        report_delay_seconds: 300,
+        notify_limit_reached: false,
     }
 }
 
@@ -216,4 +218,70 @@ async fn stop_finds_flow_logs_by_the_executions_tag_even_without_a_recording() {
     let found = ec2.find_by_execution("arn:exec").await.unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].flow_log_id, "fl-orphan");
+}
+
+mod insights {
+    use std::time::Duration;
+
+    use aws_sdk_cloudwatchlogs::operation::get_query_results::GetQueryResultsOutput;
+    use aws_sdk_cloudwatchlogs::operation::start_query::StartQueryOutput;
+    use aws_sdk_cloudwatchlogs::operation::stop_query::StopQueryOutput;
+    use aws_sdk_cloudwatchlogs::types::{QueryStatus, ResultField};
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use recorder::insights::Insights;
+
+    fn start() -> aws_smithy_mocks::Rule {
+        mock!(aws_sdk_cloudwatchlogs::Client::start_query)
+            .match_requests(|r| {
+                r.start_time() == Some(100) && r.end_time() == Some(200) && r.log_group_name() == Some("/g")
+            })
+            .then_output(|| StartQueryOutput::builder().query_id("q-1").build())
+    }
+
+    fn field(name: &str, value: &str) -> ResultField {
+        ResultField::builder().field(name).value(value).build()
+    }
+
+    #[tokio::test]
+    async fn a_query_is_polled_until_complete_and_its_rows_returned() {
+        let start = start();
+        let results = mock!(aws_sdk_cloudwatchlogs::Client::get_query_results)
+            .sequence()
+            .output(|| GetQueryResultsOutput::builder().status(QueryStatus::Running).build())
+            .output(|| {
+                GetQueryResultsOutput::builder()
+                    .status(QueryStatus::Complete)
+                    .results(vec![field("totalBytes", "42"), field("@ptr", "opaque")])
+                    .build()
+            })
+            .build();
+        let client = mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, [&start, &results]);
+        let rows = Insights::new(client, Duration::from_millis(1), 5).query("/g", "stats", 100, 200).await.unwrap();
+        assert_eq!(rows, vec![vec![("totalBytes".to_owned(), "42".to_owned())]]);
+        assert_eq!(results.num_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_query_that_fails_says_so() {
+        let start = start();
+        let results = mock!(aws_sdk_cloudwatchlogs::Client::get_query_results)
+            .then_output(|| GetQueryResultsOutput::builder().status(QueryStatus::Failed).build());
+        let client = mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, [&start, &results]);
+        let err = Insights::new(client, Duration::from_millis(1), 5).query("/g", "stats", 100, 200).await.unwrap_err();
+        assert_eq!(err.to_string(), "Logs Insights GetQueryResults failed: query q-1 ended Failed");
+    }
+
+    #[tokio::test]
+    async fn a_query_still_running_at_the_bound_is_stopped() {
+        let start = start();
+        let results = mock!(aws_sdk_cloudwatchlogs::Client::get_query_results)
+            .then_output(|| GetQueryResultsOutput::builder().status(QueryStatus::Running).build());
+        let stop = mock!(aws_sdk_cloudwatchlogs::Client::stop_query)
+            .then_output(|| StopQueryOutput::builder().success(true).build());
+        let client = mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, [&start, &results, &stop]);
+        let err = Insights::new(client, Duration::from_millis(1), 3).query("/g", "stats", 100, 200).await.unwrap_err();
+        assert!(err.to_string().contains("still running"), "{err}");
+        assert_eq!(results.num_calls(), 3);
+        assert_eq!(stop.num_calls(), 1);
+    }
 }

@@ -426,6 +426,10 @@ async fn runtime_api(function: &Function, instance: u64, request: Request<Incomi
 /// The gateway: functions by name and ARN, and the upstream (moto) for everything else.
 pub struct Gateway {
     functions: RwLock<HashMap<String, Arc<Function>>>,
+    /// moto applies DynamoDB requests from concurrent threads without a lock, so two
+    /// conditional writes can both pass; DynamoDB never lets them. The gateway serialises
+    /// DynamoDB calls to keep that guarantee, which the recorder's invariants rest on.
+    dynamodb: tokio::sync::Mutex<()>,
     upstream: hyper::Uri,
     client: Client<HttpConnector, Incoming>,
 }
@@ -492,6 +496,7 @@ pub async fn start(listen: SocketAddr, upstream: &str) -> std::io::Result<Gatewa
     let addr = listener.local_addr()?;
     let gateway = Arc::new(Gateway {
         functions: RwLock::new(HashMap::new()),
+        dynamodb: tokio::sync::Mutex::new(()),
         upstream,
         client: Client::builder(TokioExecutor::new()).build_http(),
     });
@@ -605,6 +610,12 @@ impl Gateway {
     }
 
     async fn forward(&self, request: Request<Incoming>) -> Response<Body> {
+        let dynamodb = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.to_str().ok())
+            .is_some_and(|t| t.starts_with("DynamoDB_"));
+        let _serialised = if dynamodb { Some(self.dynamodb.lock().await) } else { None };
         let (mut parts, body) = request.into_parts();
         let path_and_query = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
         let mut uri = self.upstream.clone().into_parts();

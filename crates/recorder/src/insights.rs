@@ -1,0 +1,86 @@
+//! CloudWatch Logs Insights: start a query over a window, poll it to its end, bounded.
+
+use std::time::Duration;
+
+use aws_sdk_cloudwatchlogs::types::QueryStatus;
+use aws_sdk_cloudwatchlogs::Client;
+
+use crate::analysis::Row;
+use crate::error::{RecorderError, Result};
+
+/// Runs Logs Insights queries for the report.
+#[derive(Debug, Clone)]
+pub struct Insights {
+    client: Client,
+    poll_interval: Duration,
+    max_polls: u32,
+}
+
+impl Insights {
+    /// `poll_interval * max_polls` bounds how long one query may take.
+    pub fn new(client: Client, poll_interval: Duration, max_polls: u32) -> Self {
+        Self { client, poll_interval, max_polls }
+    }
+
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, poll_interval: Duration, max_polls: u32) -> Self {
+        Self::new(Client::new(sdk), poll_interval, max_polls)
+    }
+
+    /// Runs `query` on the log group over `[start_secs, end_secs]` and returns its rows.
+    pub async fn query(&self, log_group: &str, query: &str, start_secs: i64, end_secs: i64) -> Result<Vec<Row>> {
+        let started = self
+            .client
+            .start_query()
+            .log_group_name(log_group)
+            .query_string(query)
+            .start_time(start_secs)
+            .end_time(end_secs)
+            .send()
+            .await
+            .map_err(|e| RecorderError::from_sdk("Logs Insights StartQuery", e))?;
+        let id = started.query_id().ok_or_else(|| RecorderError::Aws {
+            operation: "Logs Insights StartQuery",
+            message: "the answer has no query id".into(),
+        })?;
+        for _ in 0..self.max_polls {
+            let out = self
+                .client
+                .get_query_results()
+                .query_id(id)
+                .send()
+                .await
+                .map_err(|e| RecorderError::from_sdk("Logs Insights GetQueryResults", e))?;
+            match out.status() {
+                Some(QueryStatus::Complete) => {
+                    return Ok(out
+                        .results()
+                        .iter()
+                        .map(|row| {
+                            row.iter()
+                                .filter_map(|f| Some((f.field()?.to_owned(), f.value().unwrap_or_default().to_owned())))
+                                .filter(|(field, _)| field != "@ptr")
+                                .collect()
+                        })
+                        .collect());
+                }
+                Some(QueryStatus::Scheduled | QueryStatus::Running) | None => {
+                    tokio::time::sleep(self.poll_interval).await
+                }
+                Some(other) => {
+                    return Err(RecorderError::Aws {
+                        operation: "Logs Insights GetQueryResults",
+                        message: format!("query {id} ended {}", other.as_str()),
+                    })
+                }
+            }
+        }
+        let _ = self.client.stop_query().query_id(id).send().await;
+        Err(RecorderError::Aws {
+            operation: "Logs Insights GetQueryResults",
+            message: format!(
+                "query {id} was still running after {} s; it was stopped",
+                (self.poll_interval * self.max_polls).as_secs()
+            ),
+        })
+    }
+}
