@@ -30,8 +30,12 @@ demo: setup ## Watch one spike being recorded, locally, with no AWS account
 	cargo run --quiet -p recorder-tests --bin demo
 
 test: setup ## Run every test: the template and ASL checks, unit tests, tests against moto
-	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/cfn-lint template.yaml cf-assistive-macros/template.yaml
 	npx --no-install asl-validator --json-path $(ASL)
+	@# Lint what CloudFormation finally sees: the main template after the alarms macro.
+	expanded=$$(mktemp --suffix=.json) && \
+	  cargo run --quiet -p recorder-tests --bin expand-template $$expanded && \
+	  $(VENV)/bin/cfn-lint $$expanded; status=$$?; rm -f $$expanded; exit $$status
 	@# The end-to-end tests run the built Lambda binaries through the local gateway.
 	cargo build --workspace --bins
 	@# One closing line that adds up every test binary's results.

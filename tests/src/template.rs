@@ -31,8 +31,12 @@ pub fn read_repo_file(path: &str) -> String {
 
 impl Template {
     pub fn load() -> Self {
-        let text = read_repo_file("template.yaml");
-        Self { root: serde_yaml::from_str(&text).expect("template.yaml is YAML") }
+        Self::load_file("template.yaml")
+    }
+
+    pub fn load_file(path: &str) -> Self {
+        let text = read_repo_file(path);
+        Self { root: serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path} is not YAML: {e}")) }
     }
 
     pub fn resource(&self, logical_id: &str) -> &Value {
@@ -102,6 +106,79 @@ impl Template {
                 .unwrap_or_else(|| panic!("no value for !Ref {name}")),
         }
     }
+}
+
+/// The template as CloudFormation's JSON form: `!Ref x` becomes `{"Ref": "x"}`, `!GetAtt a.b`
+/// becomes `{"Fn::GetAtt": ["a", "b"]}`, any other `!Fn` becomes `{"Fn::Fn": ...}`.
+pub fn to_cfn_json(value: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match value {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Number(n) => serde_json::to_value(n).expect("a number"),
+        Value::String(s) => J::String(s.clone()),
+        Value::Sequence(items) => J::Array(items.iter().map(to_cfn_json).collect()),
+        Value::Mapping(map) => J::Object(
+            map.iter()
+                .map(|(k, v)| (k.as_str().map(str::to_owned).unwrap_or_else(|| format!("{k:?}")), to_cfn_json(v)))
+                .collect(),
+        ),
+        Value::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            match (name, &tagged.value) {
+                ("Ref", v) => serde_json::json!({"Ref": to_cfn_json(v)}),
+                ("GetAtt", Value::String(s)) => {
+                    let (resource, attribute) = s.split_once('.').expect("!GetAtt Resource.Attribute");
+                    serde_json::json!({"Fn::GetAtt": [resource, attribute]})
+                }
+                (other, v) => serde_json::json!({ format!("Fn::{other}"): to_cfn_json(v) }),
+            }
+        }
+    }
+}
+
+impl Template {
+    /// What CloudFormation passes the macro: the template as JSON, and the parameter values
+    /// (defaults, then `overrides`), then what the macro returns.
+    pub fn expanded(&self, overrides: &[(&str, serde_json::Value)]) -> Result<serde_json::Value, String> {
+        let fragment = to_cfn_json(&self.root);
+        let mut values = serde_json::Map::new();
+        for (name, parameter) in self.root["Parameters"].as_mapping().expect("Parameters") {
+            let name = name.as_str().expect("a parameter name").to_owned();
+            if let Some(default) = scalar(&parameter["Default"]) {
+                values.insert(name, serde_json::Value::String(default));
+            }
+        }
+        for (name, value) in overrides {
+            values.insert(name.to_string(), value.clone());
+        }
+        let request: nat_alarms_macro::MacroRequest = serde_json::from_value(serde_json::json!({
+            "requestId": "local",
+            "fragment": fragment,
+            "templateParameterValues": values,
+        }))
+        .expect("a macro request");
+        let response = futures_lite_block_on(nat_alarms_macro::handle(request, || async {
+            Err("NatGatewayIDs = all needs a real account to list NAT Gateways".to_owned())
+        }));
+        match response.error_message {
+            // CloudFormation consumes the macro's own entry in Transform; SAM's stays.
+            None => {
+                let mut fragment = response.fragment;
+                if let Some(transforms) = fragment.get_mut("Transform").and_then(serde_json::Value::as_array_mut) {
+                    transforms.retain(|t| t != nat_alarms_macro::MACRO_NAME);
+                }
+                Ok(fragment)
+            }
+            Some(message) => Err(message),
+        }
+    }
+}
+
+/// Runs a future that never waits on I/O (the macro's pure path) to completion.
+fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().build().expect("a runtime").block_on(future)
 }
 
 fn scalar(value: &Value) -> Option<String> {

@@ -94,16 +94,16 @@ fn every_function_builds_a_binary_of_this_workspace_for_arm64() {
 }
 
 #[test]
-fn the_rules_match_exactly_the_alarms_this_stack_creates() {
+fn the_rules_match_exactly_the_alarms_the_macro_adds() {
     let template = Template::load();
     let resolver = resolver();
     let prefix = template.function_env("AlarmStartFunction", &resolver)["ALARM_NAME_PREFIX"].clone();
-    let alarms = &template.root["Resources"]["Fn::ForEach::NatGatewayAlarms"];
-    let alarm_name = alarms[2]["SpikeAlarm&{NatGatewayId}"]["Properties"]["AlarmName"].clone();
-    let Resolver { stack_name, region, account, mut resources } = resolver;
-    resources.insert("NatGatewayId".into(), "nat-0123456789abcdef0".into());
-    let resolver = Resolver { stack_name, region, account, resources };
-    assert_eq!(template.resolve(&alarm_name, &resolver), format!("{prefix}nat-0123456789abcdef0"));
+    // The template as CloudFormation will see it after the macro
+    let expanded = template.expanded(&[("NatGatewayIDs", serde_json::json!(["nat-0123456789abcdef0"]))]).unwrap();
+    let alarm = &expanded["Resources"]["SpikeAlarm0123456789abcdef0"];
+    assert_eq!(alarm["Type"], "AWS::CloudWatch::Alarm");
+    let name = alarm["Properties"]["AlarmName"]["Fn::Sub"].as_str().unwrap();
+    assert_eq!(name.replace("${AWS::StackName}", resolver.stack_name), format!("{prefix}nat-0123456789abcdef0"));
     for (id, event, state) in
         [("RecorderStateMachine", "AlarmFired", "ALARM"), ("AlarmOkResolverFunction", "AlarmOk", "OK")]
     {
@@ -113,7 +113,31 @@ fn the_rules_match_exactly_the_alarms_this_stack_creates() {
         assert_eq!(pattern["detail"]["state"]["value"][0].as_str(), Some(state), "{id}");
     }
     // Stack names cannot contain a dot, so "a." never matches the alarms of a stack "a-b".
-    assert!(prefix.ends_with('.') && !stack_name.contains('.'));
+    assert!(prefix.ends_with('.') && !resolver.stack_name.contains('.'));
+}
+
+#[test]
+fn the_template_names_the_macro_the_macros_stack_provides() {
+    let template = Template::load();
+    assert_eq!(template.root["Transform"][0].as_str(), Some(nat_alarms_macro::MACRO_NAME));
+    let macros = Template::load_file("cf-assistive-macros/template.yaml");
+    assert_eq!(macros.resource("NatAlarmsMacro")["Properties"]["Name"].as_str(), Some(nat_alarms_macro::MACRO_NAME));
+    assert_eq!(
+        macros.resource("NatAlarmsFunction")["Metadata"]["BuildProperties"]["Binary"].as_str(),
+        Some("nat-alarms-macro")
+    );
+}
+
+#[test]
+fn the_defaults_expand_into_alarms_on_the_parameters() {
+    // With every default but the NAT Gateways, the alarms refer to the stack's parameters
+    let expanded = Template::load()
+        .expanded(&[("NatGatewayIDs", serde_json::json!(["nat-0123456789abcdef0", "nat-1234abcd"]))])
+        .unwrap();
+    let properties = &expanded["Resources"]["SpikeAlarm1234abcd"]["Properties"];
+    assert_eq!(properties["Threshold"], serde_json::json!({"Ref": "Threshold"}));
+    assert_eq!(properties["Metrics"][1]["MetricStat"]["Period"], serde_json::json!({"Ref": "SamplingPeriod"}));
+    assert_eq!(properties["Metrics"][1]["MetricStat"]["Metric"]["Dimensions"][0]["Value"], "nat-1234abcd");
 }
 
 /// Every JSONPath in the definition, with the key it sits under.

@@ -1,0 +1,266 @@
+//! The `VpcFlowLogsRecorder-NatGatewayAlarms` template macro: it adds one CloudWatch alarm per
+//! NAT Gateway named in the `NatGatewayIDs` parameter, as DESIGN.md describes the alarm.
+//!
+//! Everything here is a pure function of the macro request; the Lambda binary adds only the
+//! EC2 lookup behind `NatGatewayIDs = all`.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+/// The macro's name in the account: specific to this project so it clashes with no other.
+pub const MACRO_NAME: &str = "VpcFlowLogsRecorder-NatGatewayAlarms";
+
+/// The parameters the alarms refer to; the template must declare each.
+const REFERENCED_PARAMETERS: [&str; 4] = ["Threshold", "SamplingPeriod", "EvaluationPeriods", "DatapointsToAlarm"];
+
+/// A CloudFormation macro invocation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MacroRequest {
+    pub request_id: String,
+    pub fragment: Value,
+    #[serde(default)]
+    pub template_parameter_values: Map<String, Value>,
+}
+
+/// The answer CloudFormation expects; `errorMessage` is shown to the user on failure.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MacroResponse {
+    pub request_id: String,
+    pub status: &'static str,
+    pub fragment: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+}
+
+impl MacroResponse {
+    pub fn success(request_id: &str, fragment: Value) -> Self {
+        Self { request_id: request_id.to_owned(), status: "success", fragment, error_message: None }
+    }
+
+    /// A failure returns the fragment unchanged, with the reason.
+    pub fn failure(request_id: &str, fragment: Value, message: impl Into<String>) -> Self {
+        Self { request_id: request_id.to_owned(), status: "failure", fragment, error_message: Some(message.into()) }
+    }
+}
+
+/// Which NAT Gateways to alarm on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    Ids(Vec<String>),
+    /// Every available NAT Gateway of the region, looked up at deploy time.
+    All,
+}
+
+/// How an alarm decides that traffic spikes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlarmMode {
+    /// Above the `Threshold` parameter.
+    Static,
+    /// Above a CloudWatch anomaly detection band of this width (standard deviations).
+    AnomalyDetection { band_width: f64 },
+}
+
+/// What the macro reads from the template's parameter values, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub selection: Selection,
+    pub mode: AlarmMode,
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// `nat-` followed by 8 or 17 lowercase hex digits.
+pub fn is_nat_gateway_id(id: &str) -> bool {
+    id.strip_prefix("nat-").is_some_and(|hex| {
+        matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// Trims, drops empties, de-duplicates (first one wins) and validates the ids.
+pub fn parse_selection(value: Option<&Value>) -> Result<Selection, String> {
+    let items: Vec<String> = match value {
+        Some(Value::Array(items)) => items.iter().filter_map(text).collect(),
+        Some(Value::String(list)) => list.split(',').map(str::to_owned).collect(),
+        Some(other) => {
+            return Err(format!("NatGatewayIDs is {other}, expected a comma-separated list of NAT Gateway ids"))
+        }
+        None => return Err("the template has no NatGatewayIDs parameter value".into()),
+    };
+    let mut seen = BTreeSet::new();
+    let ids: Vec<String> = items
+        .into_iter()
+        .map(|id| id.trim().to_owned())
+        .filter(|id| !id.is_empty())
+        .filter(|id| seen.insert(id.clone()))
+        .collect();
+    if ids.len() == 1 && ids[0].eq_ignore_ascii_case("all") {
+        return Ok(Selection::All);
+    }
+    if ids.is_empty() {
+        return Err("NatGatewayIDs is empty: name at least one NAT Gateway (nat-0123456789abcdef0), or all".into());
+    }
+    if let Some(bad) = ids.iter().find(|id| !is_nat_gateway_id(id)) {
+        return Err(format!(
+            "NatGatewayIDs: {bad:?} is not a NAT Gateway id; expected nat- followed by 8 or 17 lowercase hex digits, or all alone"
+        ));
+    }
+    Ok(Selection::Ids(ids))
+}
+
+/// CloudWatch accepts 10 and 30 (high resolution) or a positive multiple of 60.
+pub fn check_sampling_period(value: Option<&Value>) -> Result<u32, String> {
+    let raw = value.and_then(text).ok_or("the template has no SamplingPeriod parameter value")?;
+    match raw.trim().parse::<u32>() {
+        Ok(period @ (10 | 30)) => Ok(period),
+        Ok(period) if period > 0 && period % 60 == 0 => Ok(period),
+        _ => Err(format!(
+            "SamplingPeriod: {raw:?} is not a period CloudWatch accepts; expected 10, 30 or a multiple of 60"
+        )),
+    }
+}
+
+fn parse_mode(mode: Option<&Value>, band_width: Option<&Value>) -> Result<AlarmMode, String> {
+    match mode.and_then(text).as_deref().unwrap_or("Static") {
+        "Static" => Ok(AlarmMode::Static),
+        "AnomalyDetection" => {
+            let raw = band_width.and_then(text).unwrap_or_else(|| "2".into());
+            let band_width =
+                raw.trim().parse::<f64>().ok().filter(|w| w.is_finite() && *w > 0.0).ok_or_else(|| {
+                    format!("AnomalyBandWidth: {raw:?} is not a positive number of standard deviations")
+                })?;
+            Ok(AlarmMode::AnomalyDetection { band_width })
+        }
+        other => Err(format!("AlarmMode: {other:?} is not Static or AnomalyDetection")),
+    }
+}
+
+/// Reads and validates everything the macro needs from the parameter values.
+pub fn settings(parameters: &Map<String, Value>) -> Result<Settings, String> {
+    let selection = parse_selection(parameters.get("NatGatewayIDs"))?;
+    check_sampling_period(parameters.get("SamplingPeriod"))?;
+    let mode = parse_mode(parameters.get("AlarmMode"), parameters.get("AnomalyBandWidth"))?;
+    Ok(Settings { selection, mode })
+}
+
+/// The logical id of a NAT Gateway's alarm: from its id, so reordering the list replaces nothing.
+pub fn logical_id(nat_gateway_id: &str) -> String {
+    let suffix: String =
+        nat_gateway_id.trim_start_matches("nat-").chars().filter(char::is_ascii_alphanumeric).collect();
+    format!("SpikeAlarm{suffix}")
+}
+
+fn bytes_metric(id: &str, metric_name: &str, nat_gateway_id: &str) -> Value {
+    json!({
+        "Id": id,
+        "ReturnData": false,
+        "MetricStat": {
+            "Metric": {
+                "Namespace": "AWS/NATGateway",
+                "MetricName": metric_name,
+                "Dimensions": [{"Name": "NatGatewayId", "Value": nat_gateway_id}]
+            },
+            "Period": {"Ref": "SamplingPeriod"},
+            "Stat": "Sum"
+        }
+    })
+}
+
+/// One NAT Gateway's alarm, as DESIGN.md describes it.
+pub fn alarm(nat_gateway_id: &str, mode: &AlarmMode) -> Value {
+    let mut metrics = vec![
+        json!({"Id": "total", "Label": "BytesProcessed", "Expression": "bytesFromSource + bytesFromDestination", "ReturnData": true}),
+        bytes_metric("bytesFromSource", "BytesInFromSource", nat_gateway_id),
+        bytes_metric("bytesFromDestination", "BytesInFromDestination", nat_gateway_id),
+    ];
+    let mut properties = json!({
+        "AlarmName": {"Fn::Sub": format!("${{AWS::StackName}}.NatGatewaySpike.{nat_gateway_id}")},
+        "EvaluationPeriods": {"Ref": "EvaluationPeriods"},
+        "DatapointsToAlarm": {"Ref": "DatapointsToAlarm"},
+        "TreatMissingData": "notBreaching",
+    });
+    match mode {
+        AlarmMode::Static => {
+            properties["AlarmDescription"] = json!({"Fn::Sub": format!(
+                "NAT Gateway {nat_gateway_id} processed more than ${{Threshold}} bytes per ${{SamplingPeriod}} s (vpc-flowlogs-recorder)"
+            )});
+            properties["ComparisonOperator"] = json!("GreaterThanThreshold");
+            properties["Threshold"] = json!({"Ref": "Threshold"});
+        }
+        AlarmMode::AnomalyDetection { band_width } => {
+            metrics.push(json!({
+                "Id": "band",
+                "Label": "Expected range",
+                "Expression": format!("ANOMALY_DETECTION_BAND(total, {band_width})"),
+                "ReturnData": true
+            }));
+            properties["AlarmDescription"] = json!(format!(
+                "NAT Gateway {nat_gateway_id} processed more bytes than its anomaly detection band ({band_width} standard deviations) expects (vpc-flowlogs-recorder)"
+            ));
+            properties["ComparisonOperator"] = json!("GreaterThanUpperThreshold");
+            properties["ThresholdMetricId"] = json!("band");
+        }
+    }
+    properties["Metrics"] = Value::Array(metrics);
+    json!({"Type": "AWS::CloudWatch::Alarm", "Properties": properties})
+}
+
+/// Adds one alarm per NAT Gateway to the template fragment.
+pub fn add_alarms(fragment: &Value, nat_gateway_ids: &[String], mode: &AlarmMode) -> Result<Value, String> {
+    let mut fragment = fragment.clone();
+    let declared = fragment.get("Parameters").and_then(Value::as_object).cloned().unwrap_or_default();
+    if let Some(missing) = REFERENCED_PARAMETERS.iter().find(|p| !declared.contains_key(**p)) {
+        return Err(format!("the template declares no {missing} parameter, which the alarms refer to"));
+    }
+    let resources = fragment
+        .get_mut("Resources")
+        .and_then(Value::as_object_mut)
+        .ok_or("the template has no Resources section to add the alarms to")?;
+    for id in nat_gateway_ids {
+        let logical = logical_id(id);
+        if resources.contains_key(&logical) {
+            return Err(format!("the template already has a resource {logical}; the alarm of {id} would replace it"));
+        }
+        resources.insert(logical, alarm(id, mode));
+    }
+    Ok(fragment)
+}
+
+/// The whole macro, given a way to list the region's NAT Gateways for `all`.
+pub async fn handle<F, Fut>(request: MacroRequest, list_nat_gateways: F) -> MacroResponse
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<String>, String>>,
+{
+    let settings = match settings(&request.template_parameter_values) {
+        Ok(settings) => settings,
+        Err(message) => return MacroResponse::failure(&request.request_id, request.fragment, message),
+    };
+    let ids = match settings.selection {
+        Selection::Ids(ids) => ids,
+        Selection::All => match list_nat_gateways().await {
+            Ok(ids) if ids.is_empty() => {
+                let message = "NatGatewayIDs is all, but this region has no available NAT Gateway";
+                return MacroResponse::failure(&request.request_id, request.fragment, message);
+            }
+            Ok(ids) => ids,
+            Err(message) => {
+                let message = format!("NatGatewayIDs is all, but the NAT Gateways could not be listed: {message}");
+                return MacroResponse::failure(&request.request_id, request.fragment, message);
+            }
+        },
+    };
+    match add_alarms(&request.fragment, &ids, &settings.mode) {
+        Ok(fragment) => MacroResponse::success(&request.request_id, fragment),
+        Err(message) => MacroResponse::failure(&request.request_id, request.fragment, message),
+    }
+}

@@ -1,0 +1,50 @@
+//! The macro's Lambda: decode the request, look NAT Gateways up for `all`, expand.
+
+use aws_sdk_ec2::types::Filter;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use nat_alarms_macro::{handle, MacroRequest, MacroResponse};
+
+/// Every available NAT Gateway of the region.
+async fn available_nat_gateways(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>, String> {
+    let mut ids = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let out = ec2
+            .describe_nat_gateways()
+            .filter(Filter::builder().name("state").values("available").build())
+            .set_next_token(next.take())
+            .send()
+            .await
+            .map_err(|e| aws_sdk_ec2::error::DisplayErrorContext(e).to_string())?;
+        ids.extend(out.nat_gateways().iter().filter_map(|g| g.nat_gateway_id()).map(str::to_owned));
+        match out.next_token() {
+            Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+            _ => break,
+        }
+    }
+    ids.sort();
+    Ok(ids)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        let ec2 = ec2.clone();
+        async move {
+            let request_id = event.payload.get("requestId").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+            let fragment = event.payload.get("fragment").cloned().unwrap_or(serde_json::Value::Null);
+            let response = match serde_json::from_value::<MacroRequest>(event.payload) {
+                Ok(request) => handle(request, || async move { available_nat_gateways(&ec2).await }).await,
+                Err(e) => {
+                    MacroResponse::failure(&request_id, fragment, format!("not a CloudFormation macro request: {e}"))
+                }
+            };
+            tracing::info!(status = response.status, error = ?response.error_message, "expanded");
+            Ok::<_, Error>(response)
+        }
+    }))
+    .await
+}

@@ -1,0 +1,192 @@
+//! The macro as a pure function: golden fragments for one, several and `all`, and every
+//! rejection, each naming the bad value and what was expected.
+
+use nat_alarms_macro::{handle, logical_id, MacroRequest, MacroResponse};
+use serde_json::{json, Value};
+
+/// A fragment shaped like the main template after YAML parsing: parameters and one resource.
+fn fragment() -> Value {
+    json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Transform": ["VpcFlowLogsRecorder-NatGatewayAlarms", "AWS::Serverless-2016-10-31"],
+        "Parameters": {
+            "NatGatewayIDs": {"Type": "CommaDelimitedList"},
+            "Threshold": {"Type": "Number", "Default": 100000000},
+            "SamplingPeriod": {"Type": "Number", "Default": 60},
+            "EvaluationPeriods": {"Type": "Number", "Default": 1},
+            "DatapointsToAlarm": {"Type": "Number", "Default": 1}
+        },
+        "Resources": {"RecordingsTable": {"Type": "AWS::DynamoDB::Table"}}
+    })
+}
+
+fn request(parameters: Value) -> MacroRequest {
+    serde_json::from_value(json!({
+        "region": "us-east-1",
+        "accountId": "123456789012",
+        "fragment": fragment(),
+        "transformId": "123456789012::VpcFlowLogsRecorder-NatGatewayAlarms",
+        "params": {},
+        "requestId": "req-1",
+        "templateParameterValues": parameters
+    }))
+    .unwrap()
+}
+
+async fn expand(parameters: Value) -> MacroResponse {
+    handle(request(parameters), || async { Err::<Vec<String>, _>("no lookup in this test".to_owned()) }).await
+}
+
+/// Compares with `tests/golden/<name>.json`; `UPDATE_GOLDEN=1` rewrites it (then review the diff).
+fn golden(name: &str, actual: &Value) {
+    let path = format!("{}/tests/golden/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = serde_json::to_string_pretty(actual).unwrap() + "\n";
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e} (UPDATE_GOLDEN=1 writes it)"));
+    // Compared as JSON values: key order depends on serde_json's features in the build.
+    let expected: Value = serde_json::from_str(&expected).unwrap();
+    assert_eq!(actual, &expected, "{name} differs from its golden file");
+}
+
+fn failure(response: &MacroResponse) -> &str {
+    assert_eq!(response.status, "failure", "{response:?}");
+    assert_eq!(response.fragment, fragment(), "a failure returns the fragment unchanged");
+    response.error_message.as_deref().unwrap()
+}
+
+#[tokio::test]
+async fn one_nat_gateway_gets_one_static_alarm() {
+    let response = expand(json!({"NatGatewayIDs": ["nat-0123456789abcdef0"], "SamplingPeriod": "60"})).await;
+    assert_eq!(response.status, "success", "{response:?}");
+    golden("one", &response.fragment);
+}
+
+#[tokio::test]
+async fn several_are_trimmed_and_deduplicated() {
+    let response = expand(json!({
+        "NatGatewayIDs": [" nat-0123456789abcdef0", "nat-0aaaaaaaaaaaaaaa1 ", "nat-0123456789abcdef0", "", "nat-1234abcd"],
+        "SamplingPeriod": "300"
+    }))
+    .await;
+    assert_eq!(response.status, "success", "{response:?}");
+    let resources = response.fragment["Resources"].as_object().unwrap();
+    assert_eq!(resources.len(), 4, "three alarms and the table");
+    golden("several", &response.fragment);
+}
+
+#[tokio::test]
+async fn reordering_the_list_changes_no_logical_id() {
+    let a = expand(json!({"NatGatewayIDs": "nat-0123456789abcdef0,nat-1234abcd", "SamplingPeriod": "60"})).await;
+    let b = expand(json!({"NatGatewayIDs": "nat-1234abcd,nat-0123456789abcdef0", "SamplingPeriod": "60"})).await;
+    assert_eq!(a.fragment["Resources"], b.fragment["Resources"]);
+    assert_eq!(logical_id("nat-1234abcd"), "SpikeAlarm1234abcd");
+}
+
+#[tokio::test]
+async fn all_alarms_on_every_available_nat_gateway_with_anomaly_detection() {
+    let response = handle(
+        request(json!({"NatGatewayIDs": ["all"], "SamplingPeriod": "60", "AlarmMode": "AnomalyDetection", "AnomalyBandWidth": "3"})),
+        || async { Ok(vec!["nat-0123456789abcdef0".to_owned(), "nat-1234abcd".to_owned()]) },
+    )
+    .await;
+    assert_eq!(response.status, "success", "{response:?}");
+    golden("all-anomaly-detection", &response.fragment);
+}
+
+#[tokio::test]
+async fn an_empty_list_is_rejected() {
+    let response = expand(json!({"NatGatewayIDs": ["", " "], "SamplingPeriod": "60"})).await;
+    assert_eq!(
+        failure(&response),
+        "NatGatewayIDs is empty: name at least one NAT Gateway (nat-0123456789abcdef0), or all"
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_id_is_named() {
+    for bad in ["nat-XYZ", "nat-0123456789ABCDEF0", "igw-0123456789abcdef0", "nat-0123456789abcdef", "all,nat-1234abcd"]
+    {
+        let response = expand(json!({"NatGatewayIDs": bad, "SamplingPeriod": "60"})).await;
+        let message = failure(&response);
+        assert!(message.starts_with("NatGatewayIDs: \""), "{bad}: {message}");
+        assert!(message.ends_with("expected nat- followed by 8 or 17 lowercase hex digits, or all alone"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn a_sampling_period_cloudwatch_rejects_is_named() {
+    for bad in ["45", "0", "90", "sixty"] {
+        let response = expand(json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": bad})).await;
+        assert_eq!(
+            failure(&response),
+            format!(
+                "SamplingPeriod: \"{bad}\" is not a period CloudWatch accepts; expected 10, 30 or a multiple of 60"
+            )
+        );
+    }
+    for good in ["10", "30", "60", "120", "3600"] {
+        assert_eq!(expand(json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": good})).await.status, "success");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_alarm_mode_or_band_is_named() {
+    let response =
+        expand(json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": "60", "AlarmMode": "Dynamic"})).await;
+    assert_eq!(failure(&response), "AlarmMode: \"Dynamic\" is not Static or AnomalyDetection");
+    let response = expand(
+        json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": "60", "AlarmMode": "AnomalyDetection", "AnomalyBandWidth": "-1"}),
+    )
+    .await;
+    assert_eq!(failure(&response), "AnomalyBandWidth: \"-1\" is not a positive number of standard deviations");
+}
+
+#[tokio::test]
+async fn a_fragment_without_what_the_macro_needs_fails_clearly() {
+    let mut request = request(json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": "60"}));
+    request.fragment.as_object_mut().unwrap().remove("Resources");
+    let response = handle(request, || async { Ok(vec![]) }).await;
+    assert_eq!(response.status, "failure");
+    assert_eq!(response.error_message.as_deref(), Some("the template has no Resources section to add the alarms to"));
+
+    let mut request = request_without_parameter("Threshold");
+    request.request_id = "req-2".into();
+    let response = handle(request, || async { Ok(vec![]) }).await;
+    assert_eq!(
+        response.error_message.as_deref(),
+        Some("the template declares no Threshold parameter, which the alarms refer to")
+    );
+
+    let response = expand(json!({"SamplingPeriod": "60"})).await;
+    assert_eq!(failure(&response), "the template has no NatGatewayIDs parameter value");
+}
+
+fn request_without_parameter(name: &str) -> MacroRequest {
+    let mut request = request(json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": "60"}));
+    request.fragment["Parameters"].as_object_mut().unwrap().remove(name);
+    request
+}
+
+#[tokio::test]
+async fn all_with_no_nat_gateway_or_a_failed_lookup_says_so() {
+    let none = handle(request(json!({"NatGatewayIDs": "all", "SamplingPeriod": "60"})), || async { Ok(vec![]) }).await;
+    assert_eq!(failure(&none), "NatGatewayIDs is all, but this region has no available NAT Gateway");
+    let failed = expand(json!({"NatGatewayIDs": "ALL", "SamplingPeriod": "60"})).await;
+    assert_eq!(
+        failure(&failed),
+        "NatGatewayIDs is all, but the NAT Gateways could not be listed: no lookup in this test"
+    );
+}
+
+#[tokio::test]
+async fn an_alarm_never_replaces_a_resource_of_the_template() {
+    let mut request = request(json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": "60"}));
+    request.fragment["Resources"]["SpikeAlarm1234abcd"] = json!({"Type": "AWS::SNS::Topic"});
+    let response = handle(request, || async { Ok(vec![]) }).await;
+    assert_eq!(
+        response.error_message.as_deref(),
+        Some("the template already has a resource SpikeAlarm1234abcd; the alarm of nat-1234abcd would replace it")
+    );
+}

@@ -1,0 +1,93 @@
+//! The built macro binary, driven through the Lambda Runtime API by the local gateway with
+//! real-shaped CloudFormation macro requests (and, for `all`, moto's EC2).
+
+use recorder_tests::deploy::binary_dir;
+use recorder_tests::{http_request, local_stack, unique, World, REGION};
+use serde_json::{json, Value};
+
+fn register() -> String {
+    let name = unique("nat-alarms-macro");
+    let stack = local_stack();
+    local_stack().gateway.register(local_lambda::FunctionSpec {
+        name: name.clone(),
+        region: REGION.into(),
+        binary: binary_dir().join("nat-alarms-macro"),
+        env: [
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_ENDPOINT_URL", stack.endpoint.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
+        timeout: std::time::Duration::from_secs(30),
+        memory_mb: 128,
+        log_file: None,
+    });
+    name
+}
+
+fn invoke(name: &str, nat_gateway_ids: Value) -> Value {
+    let request = json!({
+        "region": REGION,
+        "accountId": "123456789012",
+        "fragment": {
+            "Parameters": {
+                "NatGatewayIDs": {"Type": "CommaDelimitedList"},
+                "Threshold": {"Type": "Number"},
+                "SamplingPeriod": {"Type": "Number"},
+                "EvaluationPeriods": {"Type": "Number"},
+                "DatapointsToAlarm": {"Type": "Number"}
+            },
+            "Resources": {}
+        },
+        "transformId": "123456789012::VpcFlowLogsRecorder-NatGatewayAlarms",
+        "params": {},
+        "requestId": "5bd2a1ec-0e3b-4b61-9d5c-6e6f0f3a8b11",
+        "templateParameterValues": {
+            "NatGatewayIDs": nat_gateway_ids,
+            "Threshold": "100000000",
+            "SamplingPeriod": "60",
+            "EvaluationPeriods": "1",
+            "DatapointsToAlarm": "1"
+        }
+    });
+    let path = format!("/2015-03-31/functions/{name}/invocations");
+    let response = http_request(&local_stack().endpoint, "POST", &path, &request.to_string()).unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("X-Amz-Function-Error"), None, "{}", response.body);
+    serde_json::from_str(&response.body).unwrap()
+}
+
+#[test]
+fn listed_nat_gateways_get_their_alarms() {
+    let name = register();
+    let response = invoke(&name, json!(["nat-0123456789abcdef0", "nat-1234abcd"]));
+    assert_eq!(response["status"], "success", "{response}");
+    assert_eq!(response["requestId"], "5bd2a1ec-0e3b-4b61-9d5c-6e6f0f3a8b11");
+    let resources = response["fragment"]["Resources"].as_object().unwrap();
+    assert_eq!(resources.keys().collect::<Vec<_>>(), ["SpikeAlarm0123456789abcdef0", "SpikeAlarm1234abcd"]);
+}
+
+#[test]
+fn a_malformed_id_is_a_failure_cloudformation_shows() {
+    let name = register();
+    let response = invoke(&name, json!(["nat-nope"]));
+    assert_eq!(response["status"], "failure");
+    assert!(response["errorMessage"].as_str().unwrap().starts_with("NatGatewayIDs: \"nat-nope\""), "{response}");
+}
+
+#[tokio::test]
+async fn all_lists_the_regions_nat_gateways_at_deploy_time() {
+    let world = World::new().await;
+    let name = register();
+    let response = tokio::task::spawn_blocking(move || invoke(&name, json!(["all"]))).await.unwrap();
+    assert_eq!(response["status"], "success", "{response}");
+    let logical = format!("SpikeAlarm{}", world.nat_gateway_id.trim_start_matches("nat-"));
+    let alarm = &response["fragment"]["Resources"][&logical];
+    assert_eq!(alarm["Type"], "AWS::CloudWatch::Alarm", "{response}");
+    assert_eq!(
+        alarm["Properties"]["Metrics"][1]["MetricStat"]["Metric"]["Dimensions"][0]["Value"],
+        world.nat_gateway_id.as_str()
+    );
+}
