@@ -184,31 +184,20 @@ impl FlowLogs {
             .collect())
     }
 
-    /// Every flow log tagged with this stack, whatever its execution.
-    pub async fn find_by_stack(&self, stack_name: &str) -> Result<Vec<OurFlowLog>> {
+    /// Every flow log carrying the tag `key = value`, across pages.
+    async fn tagged(&self, key: &str, value: &str) -> Result<Vec<aws_sdk_ec2::types::FlowLog>> {
         let mut found = Vec::new();
         let mut next: Option<String> = None;
         loop {
             let out = self
                 .client
                 .describe_flow_logs()
-                .filter(Filter::builder().name(format!("tag:{TAG_STACK}")).values(stack_name).build())
+                .filter(Filter::builder().name(format!("tag:{key}")).values(value).build())
                 .set_next_token(next.take())
                 .send()
                 .await
                 .map_err(|e| RecorderError::from_sdk("EC2 DescribeFlowLogs", e))?;
-            for log in out.flow_logs() {
-                let Some(id) = log.flow_log_id() else { continue };
-                let tag = |key: &str| {
-                    log.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_owned)
-                };
-                found.push(OurFlowLog {
-                    flow_log_id: id.to_owned(),
-                    execution_arn: tag(TAG_EXECUTION),
-                    nat_gateway_id: tag(TAG_NAT_GATEWAY),
-                    created_at_secs: log.creation_time().map(|t| t.secs()),
-                });
-            }
+            found.extend_from_slice(out.flow_logs());
             match out.next_token() {
                 Some(token) if !token.is_empty() => next = Some(token.to_owned()),
                 _ => return Ok(found),
@@ -216,27 +205,36 @@ impl FlowLogs {
         }
     }
 
+    /// Every flow log tagged with this stack, whatever its execution.
+    pub async fn find_by_stack(&self, stack_name: &str) -> Result<Vec<OurFlowLog>> {
+        Ok(self
+            .tagged(TAG_STACK, stack_name)
+            .await?
+            .iter()
+            .filter_map(|log| {
+                let tag = |key: &str| {
+                    log.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_owned)
+                };
+                Some(OurFlowLog {
+                    flow_log_id: log.flow_log_id()?.to_owned(),
+                    execution_arn: tag(TAG_EXECUTION),
+                    nat_gateway_id: tag(TAG_NAT_GATEWAY),
+                    created_at_secs: log.creation_time().map(|t| t.secs()),
+                })
+            })
+            .collect())
+    }
+
     /// The flow logs this stack created for one execution, found by tag.
     pub async fn find_by_execution(&self, execution_arn: &str) -> Result<Vec<FlowLogRef>> {
-        let mut ids = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .describe_flow_logs()
-                .filter(Filter::builder().name(format!("tag:{TAG_EXECUTION}")).values(execution_arn).build())
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| RecorderError::from_sdk("EC2 DescribeFlowLogs", e))?;
-            ids.extend(out.flow_logs().iter().filter_map(|f| {
+        Ok(self
+            .tagged(TAG_EXECUTION, execution_arn)
+            .await?
+            .iter()
+            .filter_map(|f| {
                 Some(FlowLogRef { flow_log_id: f.flow_log_id()?.to_owned(), resource_id: f.resource_id()?.to_owned() })
-            }));
-            match out.next_token() {
-                Some(token) if !token.is_empty() => next = Some(token.to_owned()),
-                _ => return Ok(ids),
-            }
-        }
+            })
+            .collect())
     }
 
     /// Deletes the flow logs; one that is already gone counts as deleted.
