@@ -45,6 +45,8 @@ pub struct Deployment {
     pub inbox_url: String,
     /// Logical id to the function's registered name.
     pub functions: BTreeMap<String, String>,
+    /// Logical id to the environment the function runs with (template values, resolved).
+    pub environments: BTreeMap<String, BTreeMap<String, String>>,
     pub log_dir: PathBuf,
     pub sfn: aws_sdk_sfn::Client,
     pub sqs: aws_sdk_sqs::Client,
@@ -106,6 +108,7 @@ impl World {
         let log_dir = std::env::temp_dir().join("vpc-flowlogs-recorder-local").join(&prefix);
         std::fs::create_dir_all(&log_dir).expect("a folder for the functions' logs");
         let globals = &template.root["Globals"]["Function"];
+        let mut environments = BTreeMap::new();
         for (id, binary) in FUNCTIONS {
             let path = binary_dir().join(binary);
             assert!(
@@ -119,6 +122,7 @@ impl World {
             env.insert("AWS_ENDPOINT_URL".into(), local.endpoint.clone());
             env.insert("RUST_LOG".into(), "info".into());
             let name = functions[id].clone();
+            environments.insert(id.to_owned(), env.clone());
             local.gateway.register(FunctionSpec {
                 log_file: Some(log_dir.join(format!("{binary}.log"))),
                 name,
@@ -152,7 +156,18 @@ impl World {
             .expect("CreateStateMachine")
             .state_machine_arn()
             .to_owned();
-        Deployment { world: self.clone(), local, state_machine_arn, topic_arn, inbox_url, functions, log_dir, sfn, sqs }
+        Deployment {
+            world: self.clone(),
+            local,
+            state_machine_arn,
+            topic_arn,
+            inbox_url,
+            functions,
+            environments,
+            log_dir,
+            sfn,
+            sqs,
+        }
     }
 }
 
