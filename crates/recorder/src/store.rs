@@ -103,6 +103,15 @@ impl SlotTable {
         (PK.to_owned(), s(nat_gateway_id))
     }
 
+    /// An UpdateItem on the NAT Gateway's item; the caller adds the expressions.
+    fn update(
+        &self,
+        nat_gateway_id: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let (k, v) = Self::key(nat_gateway_id);
+        self.client.update_item().table_name(&self.table).key(k, v)
+    }
+
     /// The slot as stored now (a strongly consistent read), or `None` if the NAT Gateway was
     /// never recorded.
     pub async fn slot(&self, nat_gateway_id: &str) -> Result<Option<Slot>> {
@@ -133,12 +142,8 @@ impl SlotTable {
             let mut condition = format!(
                 "attribute_not_exists({ACTIVE_EXECUTION}) AND (attribute_not_exists({ALARM_AT}) OR {ALARM_AT} < :alarmAt)"
             );
-            let (k, v) = Self::key(&spike.nat_gateway_id);
             let mut request = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key(k, v)
+                .update(&spike.nat_gateway_id)
                 .update_expression(format!(
                     "SET {ACTIVE_EXECUTION} = :exec, {ALARM_AT} = :alarmAt, {STARTED_AT} = :startedAt, \
                      {RECORDINGS} = if_not_exists({RECORDINGS}, :zero) + :one \
@@ -202,11 +207,7 @@ impl SlotTable {
         flow_log_ids: &[String],
         network_interface_ids: &[String],
     ) -> Result<()> {
-        let (k, v) = Self::key(nat_gateway_id);
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(k, v)
+        self.update(nat_gateway_id)
             .update_expression(format!("SET {FLOW_LOG_IDS} = :fl, {NETWORK_INTERFACE_IDS} = :eni"))
             .condition_expression(format!("{ACTIVE_EXECUTION} = :exec"))
             .expression_attribute_values(":fl", strings(flow_log_ids))
@@ -226,12 +227,8 @@ impl SlotTable {
         execution_arn: &str,
         task_token: &str,
     ) -> Result<Option<i64>> {
-        let (k, v) = Self::key(nat_gateway_id);
         let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(k, v)
+            .update(nat_gateway_id)
             .update_expression(format!("SET {TASK_TOKEN} = :token"))
             .condition_expression(format!("{ACTIVE_EXECUTION} = :exec"))
             .expression_attribute_values(":token", s(task_token))
@@ -247,12 +244,8 @@ impl SlotTable {
     /// Marks the active recording as ended by an OK at `ok_at_millis`, if there is one and it
     /// began before that OK. `None`: no recording this OK belongs to.
     pub async fn mark_ok(&self, nat_gateway_id: &str, ok_at_millis: i64) -> Result<Option<MarkedOk>> {
-        let (k, v) = Self::key(nat_gateway_id);
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(k, v)
+            .update(nat_gateway_id)
             .update_expression(format!("SET {OK_AT} = :ok"))
             .condition_expression(format!("attribute_exists({ACTIVE_EXECUTION}) AND {ALARM_AT} < :ok"))
             .expression_attribute_values(":ok", n(ok_at_millis))
@@ -277,12 +270,8 @@ impl SlotTable {
     /// Releases the slot if `execution_arn` still owns it; `false` when it did not (already
     /// released, or never claimed). The count and the last ALARM time stay.
     pub async fn release(&self, nat_gateway_id: &str, execution_arn: &str) -> Result<bool> {
-        let (k, v) = Self::key(nat_gateway_id);
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(k, v)
+            .update(nat_gateway_id)
             .update_expression(format!(
                 "REMOVE {ACTIVE_EXECUTION}, {TASK_TOKEN}, {OK_AT}, {FLOW_LOG_IDS}, {NETWORK_INTERFACE_IDS}, {STARTED_AT}"
             ))
