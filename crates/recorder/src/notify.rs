@@ -116,10 +116,7 @@ pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
     if let Some(recording) = report.recording {
         line("Interfaces", &recording.network_interface_ids.join(", "));
         line("Log group", context.log_group_name);
-        line(
-            "Log streams",
-            &recording.network_interface_ids.iter().map(|e| format!("{e}-all")).collect::<Vec<_>>().join(", "),
-        );
+        line("Log streams", &recording.log_streams().join(", "));
     }
     body.push('\n');
     match report.analysis {

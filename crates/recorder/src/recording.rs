@@ -25,6 +25,18 @@ pub struct Recording {
     pub report_delay_seconds: u32,
 }
 
+/// The log stream VPC Flow Logs writes an interface's records to, in a CloudWatch Logs group.
+pub fn log_stream_of(network_interface_id: &str) -> String {
+    format!("{network_interface_id}-all")
+}
+
+impl Recording {
+    /// The log streams of this recording: one per network interface.
+    pub fn log_streams(&self) -> Vec<String> {
+        self.network_interface_ids.iter().map(|eni| log_stream_of(eni)).collect()
+    }
+}
+
 /// Why an alarm event did not start a recording. None of these is an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -272,7 +272,7 @@ pub async fn analyse_recording(
         .map_err(|e| format!("stop time {:?}: {e}", stop.stopped_at))?
         .timestamp()
         + AGGREGATION_SLACK_SECS;
-    let streams: Vec<String> = recording.network_interface_ids.iter().map(|eni| format!("{eni}-all")).collect();
+    let streams = recording.log_streams();
     let group = &recording.log_group_name;
     let (services_query, talkers_query) = (scoped(AWS_SERVICES_QUERY, &streams), scoped(TOP_TALKERS_QUERY, &streams));
     let services = insights.query(group, &services_query, start, end);
