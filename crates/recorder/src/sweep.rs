@@ -56,6 +56,23 @@ pub struct SweepReport {
     pub released: Vec<String>,
 }
 
+/// Asks Step Functions once per execution, however many flow logs and slots name it.
+struct RunningCache<'a> {
+    executions: &'a Executions,
+    known: std::collections::HashMap<String, bool>,
+}
+
+impl RunningCache<'_> {
+    async fn is_running(&mut self, execution_arn: &str) -> Result<bool> {
+        if let Some(known) = self.known.get(execution_arn) {
+            return Ok(*known);
+        }
+        let running = self.executions.is_running(execution_arn).await?;
+        self.known.insert(execution_arn.to_owned(), running);
+        Ok(running)
+    }
+}
+
 /// Runs one sweep over the stack's flow logs and slots.
 pub async fn sweep(
     stack_name: &str,
@@ -66,17 +83,10 @@ pub async fn sweep(
     now_secs: i64,
 ) -> Result<SweepReport> {
     let mut report = SweepReport::default();
-    let mut running = std::collections::HashMap::<String, bool>::new();
+    let mut running = RunningCache { executions, known: std::collections::HashMap::new() };
     for log in ec2.find_by_stack(stack_name).await? {
         let is_running = match &log.execution_arn {
-            Some(arn) => match running.get(arn) {
-                Some(known) => *known,
-                None => {
-                    let known = executions.is_running(arn).await?;
-                    running.insert(arn.clone(), known);
-                    known
-                }
-            },
+            Some(arn) => running.is_running(arn).await?,
             None => false,
         };
         let slot = match &log.nat_gateway_id {
@@ -94,11 +104,7 @@ pub async fn sweep(
     }
     for (nat, slot) in slots.active_slots().await? {
         let Some(execution) = slot.active_execution else { continue };
-        let is_running = match running.get(&execution) {
-            Some(known) => *known,
-            None => executions.is_running(&execution).await?,
-        };
-        if !is_running && slots.release(&nat, &execution).await? {
+        if !running.is_running(&execution).await? && slots.release(&nat, &execution).await? {
             warn!(nat_gateway_id = %nat, %execution, "released the slot of an execution that is no longer running");
             report.released.push(nat);
         }
