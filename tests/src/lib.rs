@@ -16,9 +16,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use lambda_env::SdkConfig;
 use serde_json::Value;
 
 pub const REGION: &str = "us-east-1";
@@ -151,14 +150,17 @@ pub fn local_stack() -> &'static LocalStack {
     STACK.get_or_init(start_local_stack)
 }
 
-/// SDK configuration for the moto server: fixed region and dummy credentials.
-pub async fn sdk() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(&local_stack().endpoint)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await
+/// SDK configuration for the local stack: the same code path as the functions', fed the
+/// environment the gateway gives them (fixed region, dummy credentials, the gateway's endpoint).
+pub fn sdk() -> SdkConfig {
+    let endpoint = local_stack().endpoint.clone();
+    lambda_env::sdk_config(move |name| match name {
+        "AWS_REGION" => Some(REGION.to_owned()),
+        "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("testing".to_owned()),
+        "AWS_ENDPOINT_URL" => Some(endpoint.clone()),
+        _ => None,
+    })
+    .expect("the local stack's SDK settings are complete")
 }
 
 /// A name no other test in this run uses.
@@ -182,7 +184,7 @@ pub struct World {
 
 impl World {
     pub async fn new() -> Self {
-        let sdk = sdk().await;
+        let sdk = sdk();
         let ec2 = aws_sdk_ec2::Client::new(&sdk);
         let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.expect("CreateVpc");
         let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).expect("a VPC id").to_owned();

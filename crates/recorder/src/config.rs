@@ -5,17 +5,10 @@
 
 use crate::error::{RecorderError, Result};
 
-/// Looks a variable up in the process environment.
-pub fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
+pub use lambda_env::process_env;
 
 fn required(env: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<String> {
-    match env(name) {
-        Some(value) if !value.trim().is_empty() => Ok(value.trim().to_owned()),
-        Some(_) => Err(RecorderError::Config { name, problem: "is empty".into() }),
-        None => Err(RecorderError::Config { name, problem: "is not set".into() }),
-    }
+    Ok(lambda_env::required(env, name)?)
 }
 
 fn flag(env: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<bool> {

@@ -135,6 +135,12 @@ impl From<RecorderError> for Diagnostic {
 
 pub type Result<T, E = RecorderError> = std::result::Result<T, E>;
 
+impl From<lambda_env::EnvError> for RecorderError {
+    fn from(err: lambda_env::EnvError) -> Self {
+        Self::Config { name: err.name, problem: err.problem }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

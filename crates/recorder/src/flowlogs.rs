@@ -96,7 +96,7 @@ impl FlowLogs {
         Self { client }
     }
 
-    pub fn from_sdk_config(sdk: &aws_config::SdkConfig) -> Self {
+    pub fn from_sdk_config(sdk: &lambda_env::SdkConfig) -> Self {
         Self::new(Client::new(sdk))
     }
 

@@ -22,7 +22,7 @@ impl Insights {
         Self { client, poll_interval, max_polls }
     }
 
-    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, poll_interval: Duration, max_polls: u32) -> Self {
+    pub fn from_sdk_config(sdk: &lambda_env::SdkConfig, poll_interval: Duration, max_polls: u32) -> Self {
         Self::new(Client::new(sdk), poll_interval, max_polls)
     }
 

@@ -1,9 +1,12 @@
 //! vpc-flowlogs-recorder: record VPC Flow Logs on a NAT Gateway only while its traffic spikes.
 //!
-//! The Lambda binaries under `functions/` are thin: they build their clients and read their
-//! settings once, then hand each event to a function of [`steps`]. Every decision lives in
-//! [`recording`] and [`event`] as plain functions over plain types; the AWS calls live behind
-//! one small adapter per service ([`store`], [`flowlogs`], [`tokens`], [`notify`]).
+//! The Lambda binaries under `functions/` are thin: they read their settings and build their
+//! clients once ([`cold_start`]), then hand each event to a function of [`steps`]. Every decision
+//! lives in [`recording`] and [`event`] as plain functions over plain types; the AWS calls live
+//! behind one small adapter per service ([`store`], [`flowlogs`], [`tokens`], [`notify`]).
+//!
+//! The binaries run on tokio's current-thread runtime: Lambda hands a function one event at a
+//! time, so worker threads would only add start-up time and memory.
 
 pub mod analysis;
 pub mod config;
@@ -20,45 +23,30 @@ pub mod tokens;
 
 pub use error::{RecorderError, Result};
 
-/// Loads the SDK configuration the standard way: region, credentials and `AWS_ENDPOINT_URL`
-/// (which points every client at an emulator in local runs) come from the environment.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
-}
-
 /// The current time; the steps take it as an argument so tests can fix it.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
 }
 
-/// Passes a cold-start setting through, or fails the cold start the way Lambda expects: the
-/// error goes to the Runtime API's `init/error` (so the invoker, and Step Functions, see our
-/// error name and a message naming the variable), then the process exits with it.
-pub async fn settle_init<T>(result: Result<T>) -> std::result::Result<T, lambda_runtime::Error> {
-    let err = match result {
-        Ok(value) => return Ok(value),
-        Err(err) => err,
-    };
-    tracing::error!(error = %err, "cold start failed");
-    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        let diagnostic = serde_json::json!({"errorType": err.error_type(), "errorMessage": err.to_string()});
-        let request = lambda_runtime_api_client::build_request()
-            .method("POST")
-            .uri("/2018-06-01/runtime/init/error")
-            .header("lambda-runtime-function-error-type", err.error_type())
-            .body(lambda_runtime_api_client::body::Body::from(diagnostic.to_string()));
-        if let (Ok(client), Ok(request)) = (lambda_runtime_api_client::Client::builder().build(), request) {
-            if let Err(e) = client.call(request).await {
-                tracing::error!(error = %e, "could not report the init error to the Runtime API");
-            }
+/// Everything a function does before it asks for its first event: starts logging, reads its
+/// settings with `settings` and the SDK configuration (see [`lambda_env::sdk_config`]). A failure
+/// fails the cold start the way Lambda expects: the error goes to the Runtime API's `init/error`,
+/// so the invoker (Step Functions) sees our error name and a message naming the variable, then
+/// the process exits with it.
+pub async fn cold_start<T>(
+    settings: impl FnOnce(fn(&str) -> Option<String>) -> Result<T>,
+) -> std::result::Result<(T, lambda_env::SdkConfig), lambda_runtime::Error> {
+    let env = config::process_env;
+    let started = lambda_env::init_logging(env)
+        .map_err(RecorderError::from)
+        .and_then(|()| Ok((settings(env)?, lambda_env::sdk_config(env)?)));
+    match started {
+        Ok(ready) => Ok(ready),
+        Err(err) => {
+            lambda_env::report_init_error(err.error_type(), &err.to_string()).await;
+            Err(err.into())
         }
     }
-    Err(err.into())
-}
-
-/// Installs the runtime's default `tracing` subscriber: JSON under Lambda's structured logging.
-pub fn init_logging() {
-    lambda_runtime::tracing::init_default_subscriber();
 }
 
 #[cfg(test)]

@@ -180,7 +180,7 @@ impl Mailer {
         Self { client, topic_arn: topic_arn.into() }
     }
 
-    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, topic_arn: impl Into<String>) -> Self {
+    pub fn from_sdk_config(sdk: &lambda_env::SdkConfig, topic_arn: impl Into<String>) -> Self {
         Self::new(Client::new(sdk), topic_arn)
     }
 

@@ -95,7 +95,7 @@ impl SlotTable {
         Self { client, table: table.into() }
     }
 
-    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+    pub fn from_sdk_config(sdk: &lambda_env::SdkConfig, table: impl Into<String>) -> Self {
         Self::new(Client::new(sdk), table)
     }
 

@@ -25,7 +25,7 @@ impl Waiters {
         Self { client }
     }
 
-    pub fn from_sdk_config(sdk: &aws_config::SdkConfig) -> Self {
+    pub fn from_sdk_config(sdk: &lambda_env::SdkConfig) -> Self {
         Self::new(Client::new(sdk))
     }
 
@@ -55,7 +55,7 @@ impl Executions {
         Self { client }
     }
 
-    pub fn from_sdk_config(sdk: &aws_config::SdkConfig) -> Self {
+    pub fn from_sdk_config(sdk: &lambda_env::SdkConfig) -> Self {
         Self::new(Client::new(sdk))
     }
 

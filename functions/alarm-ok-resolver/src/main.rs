@@ -1,16 +1,14 @@
 //! The OK rule's target: ends the recording the OK belongs to.
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use recorder::config::{process_env, ResolverConfig};
+use recorder::config::ResolverConfig;
 use recorder::steps;
 use recorder::store::SlotTable;
 use recorder::tokens::Waiters;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    recorder::init_logging();
-    let config = recorder::settle_init(ResolverConfig::from_env(process_env)).await?;
-    let sdk = recorder::sdk_config().await;
+    let (config, sdk) = recorder::cold_start(ResolverConfig::from_env).await?;
     let slots = SlotTable::from_sdk_config(&sdk, &config.table_name);
     let waiters = Waiters::from_sdk_config(&sdk);
     run(service_fn(|event: LambdaEvent<serde_json::Value>| async {

@@ -2,17 +2,15 @@
 //! releases slots whose execution has ended.
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use recorder::config::{process_env, SweepConfig};
+use recorder::config::SweepConfig;
 use recorder::flowlogs::FlowLogs;
 use recorder::store::SlotTable;
 use recorder::sweep;
 use recorder::tokens::Executions;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    recorder::init_logging();
-    let config = recorder::settle_init(SweepConfig::from_env(process_env)).await?;
-    let sdk = recorder::sdk_config().await;
+    let (config, sdk) = recorder::cold_start(SweepConfig::from_env).await?;
     let slots = SlotTable::from_sdk_config(&sdk, &config.table_name);
     let ec2 = FlowLogs::from_sdk_config(&sdk);
     let executions = Executions::from_sdk_config(&sdk);

@@ -3,16 +3,14 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use std::time::Duration;
 
-use recorder::config::{process_env, NotifierConfig};
+use recorder::config::NotifierConfig;
 use recorder::insights::Insights;
 use recorder::notify::Mailer;
 use recorder::steps::{self, StateInput};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    recorder::init_logging();
-    let config = recorder::settle_init(NotifierConfig::from_env(process_env)).await?;
-    let sdk = recorder::sdk_config().await;
+    let (config, sdk) = recorder::cold_start(NotifierConfig::from_env).await?;
     let mailer = Mailer::from_sdk_config(&sdk, &config.topic_arn);
     // Each Logs Insights query may take up to 50 s; the function's timeout leaves room for both.
     let insights = Insights::from_sdk_config(&sdk, Duration::from_secs(1), 50);

@@ -252,6 +252,10 @@ impl Function {
             let mut command = tokio::process::Command::new(&self.spec.binary);
             command
                 .env_clear()
+                // Lambda gives every function its execution role's credentials; moto takes any.
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_SESSION_TOKEN", "testing")
                 .envs(&self.spec.env)
                 .env("PATH", "/usr/local/bin:/usr/bin:/bin")
                 .env("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string())
