@@ -59,7 +59,7 @@ fmt: ## Format the Rust code
 	cargo fmt --all
 
 # cargo-lambda finds zig only when the virtualenv's bin is on PATH.
-SAM := PATH="$(abspath $(VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam
+SAM := PATH="$(abspath $(VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(abspath $(VENV))/bin/sam
 
 sam-build: setup ## Build both stacks for arm64 with SAM (offline), and validate both templates
 	cd cf-assistive-macros && $(SAM) validate --lint --region us-east-1 && $(SAM) build
