@@ -153,13 +153,12 @@ pub fn local_stack() -> &'static LocalStack {
 /// SDK configuration for the local stack: the same code path as the functions', fed the
 /// environment the gateway gives them (fixed region, dummy credentials, the gateway's endpoint).
 pub fn sdk() -> SdkConfig {
-    let endpoint = local_stack().endpoint.clone();
-    lambda_env::sdk_config(move |name| match name {
-        "AWS_REGION" => Some(REGION.to_owned()),
-        "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("testing".to_owned()),
-        "AWS_ENDPOINT_URL" => Some(endpoint.clone()),
-        _ => None,
-    })
+    lambda_env::sdk_config(lambda_env::fixed_env(&[
+        ("AWS_REGION", REGION),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_ENDPOINT_URL", &local_stack().endpoint),
+    ]))
     .expect("the local stack's SDK settings are complete")
 }
 

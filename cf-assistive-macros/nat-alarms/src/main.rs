@@ -26,23 +26,10 @@ async fn available_nat_gateways(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>
     Ok(ids)
 }
 
-/// Logging and the SDK configuration from the Lambda environment; a failure goes to the Runtime
-/// API, so CloudFormation shows its message rather than an opaque exit.
-async fn cold_start() -> Result<lambda_env::SdkConfig, Error> {
-    let started = lambda_env::init_logging(lambda_env::process_env)
-        .and_then(|()| lambda_env::sdk_config(lambda_env::process_env));
-    match started {
-        Ok(sdk) => Ok(sdk),
-        Err(err) => {
-            lambda_env::report_init_error("ConfigurationError", &err.to_string()).await;
-            Err(err.into())
-        }
-    }
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let sdk = cold_start().await?;
+    // Nothing of its own to read; a bad setting reaches CloudFormation named, not as an exit.
+    let ((), sdk) = lambda_env::cold_start(|_| Ok(()), |_: &lambda_env::EnvError| "ConfigurationError").await?;
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let ec2 = ec2.clone();

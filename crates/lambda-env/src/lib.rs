@@ -40,6 +40,13 @@ pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// An environment of fixed variables, for code that reads settings outside a Lambda: tests, and
+/// the local harness that feeds the functions' own readers.
+pub fn fixed_env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+}
+
 /// A variable that must be set and not blank, trimmed.
 pub fn required(env: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<String, EnvError> {
     match env(name) {
@@ -127,6 +134,25 @@ pub fn init_logging(env: impl Fn(&str) -> Option<String>) -> Result<(), EnvError
     level.map(drop)
 }
 
+/// Everything a function does before it asks for its first event, from the process environment:
+/// starts logging, reads the function's own settings with `settings`, then the SDK configuration.
+/// A failure fails the cold start the way Lambda expects: it is reported to the Runtime API with
+/// `error_type` (see [`report_init_error`]) and returned, for `main` to exit with.
+pub async fn cold_start<T, E>(
+    settings: impl FnOnce(fn(&str) -> Option<String>) -> Result<T, E>,
+    error_type: impl Fn(&E) -> &'static str,
+) -> Result<(T, SdkConfig), E>
+where
+    E: From<EnvError> + std::fmt::Display,
+{
+    let env = process_env;
+    let started = init_logging(env).map_err(E::from).and_then(|()| Ok((settings(env)?, sdk_config(env)?)));
+    if let Err(err) = &started {
+        report_init_error(error_type(err), &err.to_string()).await;
+    }
+    started
+}
+
 /// Reports a failed cold start the way Lambda expects: the error goes to the Runtime API's
 /// `init/error`, so the invoker (Step Functions, CloudFormation) sees `error_type` and the
 /// message instead of an opaque exit. Does nothing outside Lambda.
@@ -154,14 +180,9 @@ pub async fn report_init_error(error_type: &str, message: &str) {
 
 #[cfg(test)]
 mod tests {
+    use super::fixed_env as env;
     use super::*;
     use aws_credential_types::provider::ProvideCredentials;
-    use std::collections::HashMap;
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |name| map.get(name).cloned()
-    }
 
     const LAMBDA: &[(&str, &str)] = &[
         ("AWS_REGION", "eu-west-1"),

@@ -152,12 +152,7 @@ impl NotifierConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |name| map.get(name).cloned()
-    }
+    use lambda_env::fixed_env as env;
 
     const START: &[(&str, &str)] = &[
         ("TABLE_NAME", "recordings"),

@@ -28,25 +28,13 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
 }
 
-/// Everything a function does before it asks for its first event: starts logging, reads its
-/// settings with `settings` and the SDK configuration (see [`lambda_env::sdk_config`]). A failure
-/// fails the cold start the way Lambda expects: the error goes to the Runtime API's `init/error`,
-/// so the invoker (Step Functions) sees our error name and a message naming the variable, then
-/// the process exits with it.
+/// Everything a function does before it asks for its first event (see
+/// [`lambda_env::cold_start`]): a failure reaches the invoker (Step Functions) under our error
+/// name, with a message naming the variable, and the process exits with it.
 pub async fn cold_start<T>(
     settings: impl FnOnce(fn(&str) -> Option<String>) -> Result<T>,
 ) -> std::result::Result<(T, lambda_env::SdkConfig), lambda_runtime::Error> {
-    let env = config::process_env;
-    let started = lambda_env::init_logging(env)
-        .map_err(RecorderError::from)
-        .and_then(|()| Ok((settings(env)?, lambda_env::sdk_config(env)?)));
-    match started {
-        Ok(ready) => Ok(ready),
-        Err(err) => {
-            lambda_env::report_init_error(err.error_type(), &err.to_string()).await;
-            Err(err.into())
-        }
-    }
+    Ok(lambda_env::cold_start(settings, RecorderError::error_type).await?)
 }
 
 #[cfg(test)]
