@@ -117,8 +117,6 @@ impl World {
                 path.display()
             );
             let mut env = template.function_env(id, &resolver);
-            env.insert("AWS_ACCESS_KEY_ID".into(), "testing".into());
-            env.insert("AWS_SECRET_ACCESS_KEY".into(), "testing".into());
             env.insert("AWS_ENDPOINT_URL".into(), local.endpoint.clone());
             env.insert("RUST_LOG".into(), "info".into());
             let name = functions[id].clone();

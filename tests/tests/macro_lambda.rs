@@ -12,14 +12,7 @@ fn register() -> String {
         name: name.clone(),
         region: REGION.into(),
         binary: binary_dir().join("nat-alarms-macro"),
-        env: [
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_ENDPOINT_URL", stack.endpoint.as_str()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect(),
+        env: [("AWS_ENDPOINT_URL".to_owned(), stack.endpoint.clone())].into_iter().collect(),
         timeout: std::time::Duration::from_secs(30),
         memory_mb: 128,
         log_file: None,
