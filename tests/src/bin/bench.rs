@@ -2,6 +2,12 @@
 //! built with the same release profile (the floor). Each run starts a fresh process against a
 //! Runtime API of its own and gives it one real invocation against the local moto stack.
 //!
+//! Every function's cold start is paired with one of the floor's, side by side (the floor first
+//! in even runs, second in odd ones), and a ratio is the median of the pairs' ratios. What a start
+//! costs depends on what the machine was doing a moment before (right after a deployment the floor
+//! itself starts ~15% slower than after an idle moment), so a floor measured once per run, in the
+//! quietest slot, would flatter it; a pair shares its conditions.
+//!
 //! Usage: `bench RELEASE_DIR OUT.json [RUNS]`.
 
 use std::collections::BTreeMap;
@@ -25,6 +31,13 @@ struct Sample {
     to_next: Duration,
     to_response: Duration,
     peak_rss_kib: u64,
+}
+
+/// A function's cold start and the floor's beside it.
+#[derive(Debug, Clone, Copy)]
+struct Pair {
+    function: Sample,
+    floor: Sample,
 }
 
 /// What the Runtime API saw of one process.
@@ -183,8 +196,26 @@ fn chain(d: &Deployment, execution: &str) -> Vec<(&'static str, &'static str, Va
     ]
 }
 
-async fn run(release: &Path, runs: usize) -> BTreeMap<String, Vec<Sample>> {
-    let mut samples: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
+/// Starts `name` and the floor side by side: the floor first in even runs, second in odd ones.
+async fn paired(release: &Path, run: usize, name: &str, env: &BTreeMap<String, String>, event: &Value) -> Pair {
+    let (floor_binary, floor_env, floor_event) =
+        (release.join("echo-floor"), BTreeMap::new(), json!({"hello": "world"}));
+    let binary = release.join(name);
+    let floor = || cold_start(&floor_binary, &floor_env, &floor_event);
+    let function = || cold_start(&binary, env, event);
+    let (function, floor) = if run.is_multiple_of(2) {
+        let floor = floor().await;
+        (function().await, floor)
+    } else {
+        let function = function().await;
+        (function, floor().await)
+    };
+    let measured = |sample: Result<Sample, String>| sample.unwrap_or_else(|e| panic!("{e}"));
+    Pair { function: measured(function), floor: measured(floor) }
+}
+
+async fn run(release: &Path, runs: usize) -> BTreeMap<String, Vec<Pair>> {
+    let mut pairs: BTreeMap<String, Vec<Pair>> = BTreeMap::new();
     for run in 0..runs {
         let world = World::new().await;
         let d = world.deploy(&[]).await;
@@ -195,8 +226,8 @@ async fn run(release: &Path, runs: usize) -> BTreeMap<String, Vec<Sample>> {
             env
         };
         for (name, id, event) in chain(&d, &execution) {
-            let sample = cold_start(&release.join(name), &env(id), &event).await.unwrap_or_else(|e| panic!("{e}"));
-            samples.entry(name.to_owned()).or_default().push(sample);
+            let pair = paired(release, run, name, &env(id), &event).await;
+            pairs.entry(name.to_owned()).or_default().push(pair);
         }
         // StopRecording and Notify get the state the workflow would give them: StartRecording's
         // output, read back idempotently (this execution still owns the slot)
@@ -216,22 +247,16 @@ async fn run(release: &Path, runs: usize) -> BTreeMap<String, Vec<Sample>> {
         state["start"] = serde_json::to_value(&recording).unwrap();
         state["wait"] = json!({"ending": "alarm-ok"});
         let stop_input = json!({"state": state, "executionArn": execution});
-        let sample = cold_start(&release.join("flowlog-stop"), &env("FlowlogStopFunction"), &stop_input)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        samples.entry("flowlog-stop".into()).or_default().push(sample);
+        let pair = paired(release, run, "flowlog-stop", &env("FlowlogStopFunction"), &stop_input).await;
+        pairs.entry("flowlog-stop".into()).or_default().push(pair);
         state["stop"] = json!({
             "natGatewayId": world.nat_gateway_id, "ending": "alarm-ok", "deletedFlowLogIds": [],
             "stoppedAt": recorder::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "released": true
         });
-        let sample = cold_start(&release.join("notifier"), &env("NotifierFunction"), &json!({"state": state}))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        samples.entry("notifier".into()).or_default().push(sample);
-        let sample = cold_start(&release.join("flowlog-sweeper"), &env("FlowlogSweeperFunction"), &json!({}))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        samples.entry("flowlog-sweeper".into()).or_default().push(sample);
+        let pair = paired(release, run, "notifier", &env("NotifierFunction"), &json!({"state": state})).await;
+        pairs.entry("notifier".into()).or_default().push(pair);
+        let pair = paired(release, run, "flowlog-sweeper", &env("FlowlogSweeperFunction"), &json!({})).await;
+        pairs.entry("flowlog-sweeper".into()).or_default().push(pair);
 
         let macro_env = BTreeMap::from([("AWS_ENDPOINT_URL".to_owned(), d.local.endpoint.clone())]);
         let request = json!({
@@ -239,16 +264,39 @@ async fn run(release: &Path, runs: usize) -> BTreeMap<String, Vec<Sample>> {
             "fragment": recorder_tests::template::to_cfn_json(&recorder_tests::template::Template::load().root),
             "templateParameterValues": {"NatGatewayIDs": [world.nat_gateway_id], "SamplingPeriod": "60"}
         });
-        let sample =
-            cold_start(&release.join("nat-alarms-macro"), &macro_env, &request).await.unwrap_or_else(|e| panic!("{e}"));
-        samples.entry("nat-alarms-macro".into()).or_default().push(sample);
-        let sample = cold_start(&release.join("echo-floor"), &BTreeMap::new(), &json!({"hello": "world"}))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        samples.entry("echo-floor".into()).or_default().push(sample);
+        let pair = paired(release, run, "nat-alarms-macro", &macro_env, &request).await;
+        pairs.entry("nat-alarms-macro".into()).or_default().push(pair);
         eprintln!("run {}/{runs} done", run + 1);
     }
-    samples
+    pairs
+}
+
+/// Medians of a function's samples, and the medians of its ratios to the floor beside it.
+struct Row {
+    next_ms: f64,
+    response_ms: f64,
+    rss_kib: f64,
+    next_x: f64,
+    response_x: f64,
+    rss_x: f64,
+}
+
+impl Row {
+    fn of(pairs: &[Pair]) -> Self {
+        let next = |s: &Sample| s.to_next.as_secs_f64() * 1000.0;
+        let response = |s: &Sample| s.to_response.as_secs_f64() * 1000.0;
+        let rss = |s: &Sample| s.peak_rss_kib as f64;
+        let value = |f: &dyn Fn(&Sample) -> f64| median(pairs.iter().map(|p| f(&p.function)).collect());
+        let ratio = |f: &dyn Fn(&Sample) -> f64| median(pairs.iter().map(|p| f(&p.function) / f(&p.floor)).collect());
+        Row {
+            next_ms: value(&next),
+            response_ms: value(&response),
+            rss_kib: value(&rss),
+            next_x: ratio(&next),
+            response_x: ratio(&response),
+            rss_x: ratio(&rss),
+        }
+    }
 }
 
 #[tokio::main]
@@ -261,42 +309,45 @@ async fn main() {
     let release = PathBuf::from(&args[1]);
     let out = PathBuf::from(&args[2]);
     let runs: usize = args.get(3).and_then(|r| r.parse().ok()).unwrap_or(10);
-    let samples = run(&release, runs).await;
+    let mut pairs = run(&release, runs).await;
+    // The floor's own row: every floor start of the run, each its own pair.
+    let floor: Vec<Pair> = pairs.values().flatten().map(|p| Pair { function: p.floor, floor: p.floor }).collect();
+    pairs.insert("echo-floor".into(), floor);
 
-    let floor = &samples["echo-floor"];
-    let floor_next = median(floor.iter().map(|s| s.to_next.as_secs_f64() * 1000.0).collect());
-    let floor_resp = median(floor.iter().map(|s| s.to_response.as_secs_f64() * 1000.0).collect());
-    let floor_rss = median(floor.iter().map(|s| s.peak_rss_kib as f64).collect());
     println!(
         "{:<18} {:>10} {:>6} {:>12} {:>6} {:>9} {:>6} {:>9} {:>8}",
         "function", "to next ms", "x", "to reply ms", "x", "peak MiB", "x", "bin MiB", "zip MiB"
     );
     let mut rows = Vec::new();
-    for (name, list) in &samples {
-        let next = median(list.iter().map(|s| s.to_next.as_secs_f64() * 1000.0).collect());
-        let resp = median(list.iter().map(|s| s.to_response.as_secs_f64() * 1000.0).collect());
-        let rss = median(list.iter().map(|s| s.peak_rss_kib as f64).collect());
+    for (name, list) in &pairs {
+        let row = Row::of(list);
         let binary = release.join(name);
         let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
         let zip = zipped_size(&binary);
         println!(
-            "{name:<18} {next:>10.2} {:>6.2} {resp:>12.2} {:>6.2} {:>9.1} {:>6.2} {:>9.2} {:>8.2}",
-            next / floor_next,
-            resp / floor_resp,
-            rss / 1024.0,
-            rss / floor_rss,
+            "{name:<18} {:>10.2} {:>6.2} {:>12.2} {:>6.2} {:>9.1} {:>6.2} {:>9.2} {:>8.2}",
+            row.next_ms,
+            row.next_x,
+            row.response_ms,
+            row.response_x,
+            row.rss_kib / 1024.0,
+            row.rss_x,
             size as f64 / 1_048_576.0,
             zip as f64 / 1_048_576.0
         );
         rows.push(json!({
             "function": name, "runs": list.len(),
-            "median_start_to_next_ms": next, "next_vs_floor": next / floor_next,
-            "median_start_to_response_ms": resp, "response_vs_floor": resp / floor_resp,
-            "median_peak_rss_kib": rss, "rss_vs_floor": rss / floor_rss,
+            "median_start_to_next_ms": row.next_ms, "next_vs_floor": row.next_x,
+            "median_start_to_response_ms": row.response_ms, "response_vs_floor": row.response_x,
+            "median_peak_rss_kib": row.rss_kib, "rss_vs_floor": row.rss_x,
             "binary_bytes": size, "zip_bytes": zip
         }));
     }
     let text = serde_json::to_string_pretty(&json!({"runs": runs, "results": rows})).unwrap() + "\n";
     std::fs::write(&out, text).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
-    println!("\nmedians of {runs} runs; x = ratio to echo-floor; written to {}", out.display());
+    println!(
+        "\nmedians of {runs} runs; x = median ratio to the echo-floor start beside each (the floor row: all {} of its starts); written to {}",
+        pairs["echo-floor"].len(),
+        out.display()
+    );
 }
