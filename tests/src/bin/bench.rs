@@ -121,16 +121,8 @@ async fn cold_start(binary: &Path, env: &BTreeMap<String, String>, event: &Value
     let mut child = tokio::process::Command::new(binary)
         .env_clear()
         .envs(env)
-        .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        // The role's credentials, as Lambda (and the local gateway) gives every function.
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_SESSION_TOKEN", "testing")
+        // What Lambda (and the local gateway) sets for every function.
+        .envs(local_lambda::lambda_environment("bench", "us-east-1", 128, api, "bench"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)

@@ -55,7 +55,7 @@ pub struct FunctionSpec {
     /// The built `bootstrap` (for example `target/debug/alarm-start`).
     pub binary: PathBuf,
     /// The function's environment, as the template sets it, plus what the local run needs
-    /// (credentials, `AWS_ENDPOINT_URL`).
+    /// (`AWS_ENDPOINT_URL`); what Lambda itself sets comes from [`lambda_environment`].
     pub env: BTreeMap<String, String>,
     pub timeout: Duration,
     pub memory_mb: u32,
@@ -67,6 +67,31 @@ impl FunctionSpec {
     pub fn arn(&self) -> String {
         format!("arn:aws:lambda:{}:{ACCOUNT}:function:{}", self.region, self.name)
     }
+}
+
+/// What Lambda itself sets in a function process's environment, over the function's own
+/// variables: the Runtime API's address, the function's name, version, memory and log names,
+/// the region, and the execution role's credentials (moto takes any).
+pub fn lambda_environment(
+    name: &str,
+    region: &str,
+    memory_mb: u32,
+    runtime_api: SocketAddr,
+    log_stream: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string()),
+        ("AWS_LAMBDA_FUNCTION_NAME", name.to_owned()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", log_stream.to_owned()),
+        ("AWS_REGION", region.to_owned()),
+        ("AWS_DEFAULT_REGION", region.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_SESSION_TOKEN", "testing".into()),
+    ]
 }
 
 /// What an invocation returned.
@@ -252,20 +277,15 @@ impl Function {
             let mut command = tokio::process::Command::new(&self.spec.binary);
             command
                 .env_clear()
-                // Lambda gives every function its execution role's credentials; moto takes any.
-                .env("AWS_ACCESS_KEY_ID", "testing")
-                .env("AWS_SECRET_ACCESS_KEY", "testing")
-                .env("AWS_SESSION_TOKEN", "testing")
                 .envs(&self.spec.env)
                 .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-                .env("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string())
-                .env("AWS_LAMBDA_FUNCTION_NAME", &self.spec.name)
-                .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", self.spec.memory_mb.to_string())
-                .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", self.spec.name))
-                .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("local/{instance}"))
-                .env("AWS_REGION", &self.spec.region)
-                .env("AWS_DEFAULT_REGION", &self.spec.region)
+                .envs(lambda_environment(
+                    &self.spec.name,
+                    &self.spec.region,
+                    self.spec.memory_mb,
+                    runtime_api,
+                    &format!("local/{instance}"),
+                ))
                 .kill_on_drop(true);
             match &self.spec.log_file {
                 Some(path) => {
