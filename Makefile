@@ -47,7 +47,6 @@ test: setup ## Run every test: the template and ASL checks, unit tests, tests ag
 bench: setup ## Cold start, peak memory and size of every Lambda vs a bare runtime (release builds)
 	cargo build --release --bins -p alarm-start -p token-register -p alarm-ok-resolver -p flowlog-stop \
 	  -p notifier -p flowlog-sweeper -p nat-alarms-macro -p echo-floor
-	cargo build --bins -p recorder-tests
 	release=$$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release && \
 	  cargo run --quiet -p recorder-tests --bin bench -- $$release bench-results.json 10
 
