@@ -145,7 +145,7 @@ pub fn init_logging(env: impl Fn(&str) -> Option<String>) -> Result<(), EnvError
 /// LoggingConfig may still ask for more; that is not an error, but it is said at start-up.
 fn beyond_build(level: LevelFilter, compiled: LevelFilter) -> Option<String> {
     (level > compiled).then(|| {
-        let (level, compiled) = (level.to_string().to_uppercase(), compiled.to_string().to_uppercase());
+        let (level, compiled) = (level.to_string().to_ascii_uppercase(), compiled.to_string().to_ascii_uppercase());
         format!(
             "log level {level} asks for more than this build records ({compiled}): release builds leave \
              DEBUG and TRACE events out (tracing's release_max_level_info in Cargo.toml)"
