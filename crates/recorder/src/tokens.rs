@@ -1,6 +1,8 @@
-//! Resuming a waiting execution with its task token.
+//! Resuming a waiting execution with its task token, and asking whether an execution still runs.
 
-use aws_sdk_sfn::Client;
+use std::sync::{Arc, OnceLock};
+
+use aws_sdk_sfn::{Client, Config};
 
 use crate::error::{RecorderError, Result};
 
@@ -14,24 +16,57 @@ pub enum Resume {
     AlreadyResolved,
 }
 
+/// A Step Functions client built by the first call that needs one. The functions that hold one
+/// mostly never call Step Functions: token-register resumes only when the OK came before the
+/// token, and the sweep asks only about flow logs and slots it finds, which is rarely any. A
+/// client is not free to build: the SDK parses its partition table and compiles its region
+/// patterns for each service, about 0.1 ms and 100 KiB of a function's start (`make bench`).
+/// The clients every invocation needs are built at cold start, as usual.
+#[derive(Debug, Clone)]
+struct OnFirstUse {
+    config: Config,
+    client: Arc<OnceLock<Client>>,
+}
+
+impl OnFirstUse {
+    fn built(client: Client) -> Self {
+        Self { config: client.config().clone(), client: Arc::new(OnceLock::from(client)) }
+    }
+
+    fn later(sdk: &lambda_env::SdkConfig) -> Self {
+        Self { config: Config::from(sdk), client: Arc::default() }
+    }
+
+    fn client(&self) -> &Client {
+        self.client.get_or_init(|| Client::from_conf(self.config.clone()))
+    }
+
+    #[cfg(test)]
+    fn is_built(&self) -> bool {
+        self.client.get().is_some()
+    }
+}
+
 /// The one capability the resolver and token-register need from Step Functions.
 #[derive(Debug, Clone)]
 pub struct Waiters {
-    client: Client,
+    client: OnFirstUse,
 }
 
 impl Waiters {
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self { client: OnFirstUse::built(client) }
     }
 
+    /// Builds its client when it first resumes a wait.
     pub fn from_sdk_config(sdk: &lambda_env::SdkConfig) -> Self {
-        Self::new(Client::new(sdk))
+        Self { client: OnFirstUse::later(sdk) }
     }
 
     /// Sends `output` (JSON) as the result of the wait behind `task_token`.
     pub async fn resume(&self, task_token: &str, output: &serde_json::Value) -> Result<Resume> {
-        let result = self.client.send_task_success().task_token(task_token).output(output.to_string()).send().await;
+        let result =
+            self.client.client().send_task_success().task_token(task_token).output(output.to_string()).send().await;
         match result {
             Ok(_) => Ok(Resume::Resumed),
             Err(e) => match e.as_service_error() {
@@ -47,24 +82,64 @@ impl Waiters {
 /// Whether executions are still running: what the sweep asks before it deletes.
 #[derive(Debug, Clone)]
 pub struct Executions {
-    client: Client,
+    client: OnFirstUse,
 }
 
 impl Executions {
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self { client: OnFirstUse::built(client) }
     }
 
+    /// Builds its client when it first asks about an execution.
     pub fn from_sdk_config(sdk: &lambda_env::SdkConfig) -> Self {
-        Self::new(Client::new(sdk))
+        Self { client: OnFirstUse::later(sdk) }
     }
 
     /// `false` for an execution that ended, or that Step Functions does not know.
     pub async fn is_running(&self, execution_arn: &str) -> Result<bool> {
-        match self.client.describe_execution().execution_arn(execution_arn).send().await {
+        match self.client.client().describe_execution().execution_arn(execution_arn).send().await {
             Ok(out) => Ok(*out.status() == aws_sdk_sfn::types::ExecutionStatus::Running),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_execution_does_not_exist()) => Ok(false),
             Err(e) => Err(RecorderError::from_sdk("Step Functions DescribeExecution", e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sdk() -> lambda_env::SdkConfig {
+        let env = lambda_env::fixed_env(&[
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "a"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+        ]);
+        lambda_env::sdk_config(env).expect("a complete Lambda environment")
+    }
+
+    #[test]
+    fn a_client_from_the_sdk_config_is_built_by_its_first_use_once_for_every_clone() {
+        // Given waiters made at cold start, and a clone of them
+        let waiters = Waiters::from_sdk_config(&sdk());
+        let clone = waiters.clone();
+        assert!(!waiters.client.is_built(), "nothing needed Step Functions yet");
+
+        // When the first call needs the client
+        let client = waiters.client.client();
+
+        // Then it is built from the SDK configuration, and the clone uses the same one
+        assert_eq!(client.config().region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert!(clone.client.is_built());
+        assert!(std::ptr::eq(client, clone.client.client()));
+    }
+
+    #[test]
+    fn a_client_handed_in_is_used_as_it_is() {
+        let client = Client::new(&sdk());
+        let executions = Executions::new(client);
+        assert!(executions.client.is_built());
+        let sweep = Executions::from_sdk_config(&sdk());
+        assert!(!sweep.client.is_built());
     }
 }
