@@ -48,7 +48,7 @@ bench: setup ## Cold start, peak memory and size of every Lambda vs a bare runti
 	cargo build --release --bins -p alarm-start -p token-register -p alarm-ok-resolver -p flowlog-stop \
 	  -p notifier -p flowlog-sweeper -p nat-alarms-macro -p echo-floor
 	release=$$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release && \
-	  cargo run --quiet -p recorder-tests --bin bench -- $$release bench-results.json 10
+	  cargo run --quiet -p recorder-tests --bin bench -- $$release bench-results.json 20
 
 lint: setup ## Formatting and clippy, warnings as errors
 	cargo fmt --all -- --check

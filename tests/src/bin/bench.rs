@@ -263,6 +263,43 @@ async fn run(release: &Path, runs: usize) -> BTreeMap<String, Vec<Pair>> {
     pairs
 }
 
+/// What the functions must stay within, beside the floor: the targets of the shipping issue.
+const TARGETS: [Target; 3] = [
+    Target { what: "cold start to next", limit: 1.5, unit: "x", of: |m| m.row.next_x },
+    Target { what: "peak memory", limit: 2.0, unit: "x", of: |m| m.row.rss_x },
+    Target { what: "zip", limit: 5.0, unit: " MB", of: |m| m.zip_bytes as f64 / 1e6 },
+];
+
+struct Target {
+    what: &'static str,
+    limit: f64,
+    unit: &'static str,
+    of: fn(&Measured) -> f64,
+}
+
+impl Target {
+    /// One line: met or not, and the function closest to (or furthest past) the limit.
+    fn verdict(&self, functions: &[Measured]) -> (bool, String) {
+        let worst = functions.iter().max_by(|a, b| (self.of)(a).total_cmp(&(self.of)(b))).expect("functions");
+        let value = (self.of)(worst);
+        let met = value <= self.limit;
+        let over = functions.iter().filter(|m| (self.of)(m) > self.limit).count();
+        let verdict = if met { "met".to_owned() } else { format!("MISSED by {over} of {}", functions.len()) };
+        let line = format!(
+            "{} within {}{}: {verdict} (highest {value:.2}{}, {})",
+            self.what, self.limit, self.unit, self.unit, worst.name
+        );
+        (met, line)
+    }
+}
+
+/// A function's row and sizes.
+struct Measured {
+    name: String,
+    row: Row,
+    zip_bytes: u64,
+}
+
 /// Medians of a function's samples, and the medians of its ratios to the floor beside it.
 struct Row {
     next_ms: f64,
@@ -311,6 +348,7 @@ async fn main() {
         "function", "to next ms", "x", "to reply ms", "x", "peak MiB", "x", "bin MiB", "zip MiB"
     );
     let mut rows = Vec::new();
+    let mut functions = Vec::new();
     for (name, list) in &pairs {
         let row = Row::of(list);
         let binary = release.join(name);
@@ -334,12 +372,47 @@ async fn main() {
             "median_peak_rss_kib": row.rss_kib, "rss_vs_floor": row.rss_x,
             "binary_bytes": size, "zip_bytes": zip
         }));
+        if name != "echo-floor" {
+            functions.push(Measured { name: name.clone(), row, zip_bytes: zip });
+        }
     }
-    let text = serde_json::to_string_pretty(&json!({"runs": runs, "results": rows})).unwrap() + "\n";
+    let verdicts: Vec<(bool, String)> = TARGETS.iter().map(|t| t.verdict(&functions)).collect();
+    let targets: Vec<Value> = verdicts.iter().map(|(met, line)| json!({"met": met, "verdict": line})).collect();
+    let text =
+        serde_json::to_string_pretty(&json!({"runs": runs, "results": rows, "targets": targets})).unwrap() + "\n";
     std::fs::write(&out, text).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
     println!(
         "\nmedians of {runs} runs; x = median ratio to the echo-floor start beside each (the floor row: all {} of its starts); written to {}",
         pairs["echo-floor"].len(),
         out.display()
     );
+    for (_, line) in &verdicts {
+        println!("target: {line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(name: &str, next_x: f64, rss_x: f64, zip_bytes: u64) -> Measured {
+        let row = Row { next_ms: 1.0, response_ms: 5.0, rss_kib: 5000.0, next_x, response_x: 5.0, rss_x };
+        Measured { name: name.into(), row, zip_bytes }
+    }
+
+    #[test]
+    fn a_target_names_the_function_nearest_its_limit_and_every_one_past_it() {
+        let [cold_start, memory, zip] = &TARGETS;
+        let functions = [measured("a", 1.2, 2.01, 1_800_000), measured("b", 1.5, 2.3, 1_700_000)];
+
+        assert_eq!(
+            cold_start.verdict(&functions),
+            (true, "cold start to next within 1.5x: met (highest 1.50x, b)".into())
+        );
+        assert_eq!(
+            memory.verdict(&functions),
+            (false, "peak memory within 2x: MISSED by 2 of 2 (highest 2.30x, b)".into())
+        );
+        assert_eq!(zip.verdict(&functions), (true, "zip within 5 MB: met (highest 1.80 MB, a)".into()));
+    }
 }
