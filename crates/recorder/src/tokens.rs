@@ -135,7 +135,7 @@ mod tests {
     }
 
     #[test]
-    fn a_client_handed_in_is_used_as_it_is() {
+    fn a_client_handed_in_is_ready_and_one_from_the_sdk_config_waits() {
         let client = Client::new(&sdk());
         let executions = Executions::new(client);
         assert!(executions.client.is_built());

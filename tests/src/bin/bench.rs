@@ -8,7 +8,7 @@
 //! itself starts ~15% slower than after an idle moment), so a floor measured once per run, in the
 //! quietest slot, would flatter it; a pair shares its conditions.
 //!
-//! Usage: `bench RELEASE_DIR OUT.json [RUNS]`.
+//! Usage: `bench RELEASE_DIR OUT.json [RUNS]` (RUNS: 20 unless given).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -337,7 +337,14 @@ async fn main() {
     }
     let release = PathBuf::from(&args[1]);
     let out = PathBuf::from(&args[2]);
-    let runs: usize = args.get(3).and_then(|r| r.parse().ok()).unwrap_or(10);
+    let runs: usize = match args.get(3).map(|r| (r, r.parse::<usize>())) {
+        None => 20,
+        Some((_, Ok(runs))) if runs > 0 => runs,
+        Some((text, _)) => {
+            eprintln!("bench: RUNS {text:?} is not a whole number of runs above zero");
+            std::process::exit(2);
+        }
+    };
     let mut pairs = run(&release, runs).await;
     // The floor's own row: every floor start of the run, each its own pair.
     let floor: Vec<Pair> = pairs.values().flatten().map(|p| Pair { function: p.floor, floor: p.floor }).collect();
