@@ -16,12 +16,12 @@ pub enum Resume {
     AlreadyResolved,
 }
 
-/// A Step Functions client built by the first call that needs one. The functions that hold one
-/// mostly never call Step Functions: token-register resumes only when the OK came before the
-/// token, and the sweep asks only about flow logs and slots it finds, which is rarely any. A
-/// client is not free to build: the SDK parses its partition table and compiles its region
-/// patterns for each service, about 0.1 ms and 100 KiB of a function's start (`make bench`).
-/// The clients every invocation needs are built at cold start, as usual.
+/// A Step Functions client, built now or by the first call that needs one. A function builds the
+/// clients its usual invocation calls at cold start, where Lambda runs initialisation; a client it
+/// rarely calls waits, since building one is not free: the SDK parses its partition table and
+/// compiles its region patterns for each service, about 0.1 ms and 100 KiB (`make bench`).
+/// token-register resumes a wait only when the OK came before the token, and the sweep asks
+/// about executions only for flow logs and slots it finds, which is rarely any.
 #[derive(Debug, Clone)]
 struct OnFirstUse {
     config: Config,
@@ -31,6 +31,10 @@ struct OnFirstUse {
 impl OnFirstUse {
     fn built(client: Client) -> Self {
         Self { config: client.config().clone(), client: Arc::new(OnceLock::from(client)) }
+    }
+
+    fn now(sdk: &lambda_env::SdkConfig) -> Self {
+        Self::built(Client::new(sdk))
     }
 
     fn later(sdk: &lambda_env::SdkConfig) -> Self {
@@ -58,8 +62,12 @@ impl Waiters {
         Self { client: OnFirstUse::built(client) }
     }
 
-    /// Builds its client when it first resumes a wait.
     pub fn from_sdk_config(sdk: &lambda_env::SdkConfig) -> Self {
+        Self { client: OnFirstUse::now(sdk) }
+    }
+
+    /// For a function that rarely resumes a wait: the client is built by the first resume.
+    pub fn on_first_use(sdk: &lambda_env::SdkConfig) -> Self {
         Self { client: OnFirstUse::later(sdk) }
     }
 
@@ -90,8 +98,12 @@ impl Executions {
         Self { client: OnFirstUse::built(client) }
     }
 
-    /// Builds its client when it first asks about an execution.
     pub fn from_sdk_config(sdk: &lambda_env::SdkConfig) -> Self {
+        Self { client: OnFirstUse::now(sdk) }
+    }
+
+    /// For a function that rarely asks: the client is built by the first question.
+    pub fn on_first_use(sdk: &lambda_env::SdkConfig) -> Self {
         Self { client: OnFirstUse::later(sdk) }
     }
 
@@ -120,8 +132,8 @@ mod tests {
 
     #[test]
     fn a_client_from_the_sdk_config_is_built_by_its_first_use_once_for_every_clone() {
-        // Given waiters made at cold start, and a clone of them
-        let waiters = Waiters::from_sdk_config(&sdk());
+        // Given waiters a function rarely needs, made at cold start, and a clone of them
+        let waiters = Waiters::on_first_use(&sdk());
         let clone = waiters.clone();
         assert!(!waiters.client.is_built(), "nothing needed Step Functions yet");
 
@@ -135,11 +147,10 @@ mod tests {
     }
 
     #[test]
-    fn a_client_handed_in_is_ready_and_one_from_the_sdk_config_waits() {
-        let client = Client::new(&sdk());
-        let executions = Executions::new(client);
-        assert!(executions.client.is_built());
-        let sweep = Executions::from_sdk_config(&sdk());
-        assert!(!sweep.client.is_built());
+    fn only_on_first_use_waits_for_a_call() {
+        assert!(Executions::new(Client::new(&sdk())).client.is_built());
+        assert!(Executions::from_sdk_config(&sdk()).client.is_built());
+        assert!(!Executions::on_first_use(&sdk()).client.is_built());
+        assert!(Waiters::from_sdk_config(&sdk()).client.is_built());
     }
 }
