@@ -23,31 +23,33 @@ pub enum Resume {
 /// token-register resumes a wait only when the OK came before the token, and the sweep asks
 /// about executions only for flow logs and slots it finds, which is rarely any.
 #[derive(Debug, Clone)]
-struct OnFirstUse {
-    config: Config,
-    client: Arc<OnceLock<Client>>,
+enum OnFirstUse {
+    Built(Client),
+    Later { config: Box<Config>, client: Arc<OnceLock<Client>> },
 }
 
 impl OnFirstUse {
-    fn built(client: Client) -> Self {
-        Self { config: client.config().clone(), client: Arc::new(OnceLock::from(client)) }
-    }
-
     fn now(sdk: &lambda_env::SdkConfig) -> Self {
-        Self::built(Client::new(sdk))
+        Self::Built(Client::new(sdk))
     }
 
     fn later(sdk: &lambda_env::SdkConfig) -> Self {
-        Self { config: Config::from(sdk), client: Arc::default() }
+        Self::Later { config: Box::new(Config::from(sdk)), client: Arc::default() }
     }
 
     fn client(&self) -> &Client {
-        self.client.get_or_init(|| Client::from_conf(self.config.clone()))
+        match self {
+            Self::Built(client) => client,
+            Self::Later { config, client } => client.get_or_init(|| Client::from_conf(Config::clone(config))),
+        }
     }
 
     #[cfg(test)]
     fn is_built(&self) -> bool {
-        self.client.get().is_some()
+        match self {
+            Self::Built(_) => true,
+            Self::Later { client, .. } => client.get().is_some(),
+        }
     }
 }
 
@@ -59,7 +61,7 @@ pub struct Waiters {
 
 impl Waiters {
     pub fn new(client: Client) -> Self {
-        Self { client: OnFirstUse::built(client) }
+        Self { client: OnFirstUse::Built(client) }
     }
 
     pub fn from_sdk_config(sdk: &lambda_env::SdkConfig) -> Self {
@@ -95,7 +97,7 @@ pub struct Executions {
 
 impl Executions {
     pub fn new(client: Client) -> Self {
-        Self { client: OnFirstUse::built(client) }
+        Self { client: OnFirstUse::Built(client) }
     }
 
     pub fn from_sdk_config(sdk: &lambda_env::SdkConfig) -> Self {
