@@ -188,8 +188,19 @@ fn chain(d: &Deployment, execution: &str) -> Vec<(&'static str, &'static str, Va
     ]
 }
 
-/// Starts `name` and the floor side by side: the floor first in even runs, second in odd ones.
-async fn paired(release: &Path, run: usize, name: &str, env: &BTreeMap<String, String>, event: &Value) -> Pair {
+/// Every function's pairs so far, by name.
+type Pairs = BTreeMap<String, Vec<Pair>>;
+
+/// Starts `name` and the floor side by side (the floor first in even runs, second in odd ones),
+/// and adds the pair to `name`'s.
+async fn paired(
+    pairs: &mut Pairs,
+    release: &Path,
+    run: usize,
+    name: &str,
+    env: &BTreeMap<String, String>,
+    event: &Value,
+) {
     let (floor_binary, floor_env, floor_event) =
         (release.join("echo-floor"), BTreeMap::new(), json!({"hello": "world"}));
     let binary = release.join(name);
@@ -203,11 +214,11 @@ async fn paired(release: &Path, run: usize, name: &str, env: &BTreeMap<String, S
         (function, floor().await)
     };
     let measured = |sample: Result<Sample, String>| sample.unwrap_or_else(|e| panic!("{e}"));
-    Pair { function: measured(function), floor: measured(floor) }
+    pairs.entry(name.to_owned()).or_default().push(Pair { function: measured(function), floor: measured(floor) });
 }
 
-async fn run(release: &Path, runs: usize) -> BTreeMap<String, Vec<Pair>> {
-    let mut pairs: BTreeMap<String, Vec<Pair>> = BTreeMap::new();
+async fn run(release: &Path, runs: usize) -> Pairs {
+    let mut pairs = Pairs::new();
     for run in 0..runs {
         let world = World::new().await;
         let d = world.deploy(&[]).await;
@@ -218,8 +229,7 @@ async fn run(release: &Path, runs: usize) -> BTreeMap<String, Vec<Pair>> {
             env
         };
         for (name, id, event) in chain(&d, &execution) {
-            let pair = paired(release, run, name, &env(id), &event).await;
-            pairs.entry(name.to_owned()).or_default().push(pair);
+            paired(&mut pairs, release, run, name, &env(id), &event).await;
         }
         // StopRecording and Notify get the state the workflow would give them: StartRecording's
         // output, read back idempotently (this execution still owns the slot)
@@ -239,16 +249,13 @@ async fn run(release: &Path, runs: usize) -> BTreeMap<String, Vec<Pair>> {
         state["start"] = serde_json::to_value(&recording).unwrap();
         state["wait"] = json!({"ending": "alarm-ok"});
         let stop_input = json!({"state": state, "executionArn": execution});
-        let pair = paired(release, run, "flowlog-stop", &env("FlowlogStopFunction"), &stop_input).await;
-        pairs.entry("flowlog-stop".into()).or_default().push(pair);
+        paired(&mut pairs, release, run, "flowlog-stop", &env("FlowlogStopFunction"), &stop_input).await;
         state["stop"] = json!({
             "natGatewayId": world.nat_gateway_id, "ending": "alarm-ok", "deletedFlowLogIds": [],
             "stoppedAt": recorder::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "released": true
         });
-        let pair = paired(release, run, "notifier", &env("NotifierFunction"), &json!({"state": state})).await;
-        pairs.entry("notifier".into()).or_default().push(pair);
-        let pair = paired(release, run, "flowlog-sweeper", &env("FlowlogSweeperFunction"), &json!({})).await;
-        pairs.entry("flowlog-sweeper".into()).or_default().push(pair);
+        paired(&mut pairs, release, run, "notifier", &env("NotifierFunction"), &json!({"state": state})).await;
+        paired(&mut pairs, release, run, "flowlog-sweeper", &env("FlowlogSweeperFunction"), &json!({})).await;
 
         let macro_env = BTreeMap::from([("AWS_ENDPOINT_URL".to_owned(), d.local.endpoint.clone())]);
         let request = json!({
@@ -256,8 +263,7 @@ async fn run(release: &Path, runs: usize) -> BTreeMap<String, Vec<Pair>> {
             "fragment": recorder_tests::template::to_cfn_json(&recorder_tests::template::Template::load().root),
             "templateParameterValues": {"NatGatewayIDs": [world.nat_gateway_id], "SamplingPeriod": "60"}
         });
-        let pair = paired(release, run, "nat-alarms-macro", &macro_env, &request).await;
-        pairs.entry("nat-alarms-macro".into()).or_default().push(pair);
+        paired(&mut pairs, release, run, "nat-alarms-macro", &macro_env, &request).await;
         eprintln!("run {}/{runs} done", run + 1);
     }
     pairs
