@@ -150,16 +150,16 @@ pub fn local_stack() -> &'static LocalStack {
     STACK.get_or_init(start_local_stack)
 }
 
-/// SDK configuration for the local stack: the same code path as the functions', fed the
-/// environment the gateway gives them (fixed region, dummy credentials, the gateway's endpoint).
-pub fn sdk() -> SdkConfig {
-    lambda_env::sdk_config(lambda_env::fixed_env(&[
-        ("AWS_REGION", REGION),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_ENDPOINT_URL", &local_stack().endpoint),
-    ]))
-    .expect("the local stack's SDK settings are complete")
+/// SDK configuration for the local stack: the functions' own loader (aws-config, the SDK's HTTPS
+/// client, the same timeouts), given what the gateway gives them: a fixed region, dummy
+/// credentials and the gateway's endpoint.
+pub async fn sdk() -> SdkConfig {
+    lambda_env::loader()
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "local"))
+        .endpoint_url(&local_stack().endpoint)
+        .load()
+        .await
 }
 
 /// A name no other test in this run uses.
@@ -183,7 +183,7 @@ pub struct World {
 
 impl World {
     pub async fn new() -> Self {
-        let sdk = sdk();
+        let sdk = sdk().await;
         let ec2 = aws_sdk_ec2::Client::new(&sdk);
         let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.expect("CreateVpc");
         let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).expect("a VPC id").to_owned();

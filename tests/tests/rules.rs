@@ -21,7 +21,7 @@ fn pattern(template: &Template, resource: &str, event: &str) -> Value {
 
 /// Which of the events reach a queue behind a rule with `pattern`, as `alarmName@state`.
 async fn matching(pattern: &Value, sent: &[Value]) -> Vec<String> {
-    let config = sdk();
+    let config = sdk().await;
     let events = aws_sdk_eventbridge::Client::new(&config);
     let sqs = aws_sdk_sqs::Client::new(&config);
     let bus = unique("bus");

@@ -6,22 +6,16 @@ use nat_alarms_macro::{handle, MacroRequest, MacroResponse};
 
 /// Every available NAT Gateway of the region.
 async fn available_nat_gateways(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>, String> {
-    let mut ids = Vec::new();
-    let mut next: Option<String> = None;
-    loop {
-        let out = ec2
-            .describe_nat_gateways()
-            .filter(Filter::builder().name("state").values("available").build())
-            .set_next_token(next.take())
-            .send()
-            .await
-            .map_err(|e| aws_sdk_ec2::error::DisplayErrorContext(e).to_string())?;
-        ids.extend(out.nat_gateways().iter().filter_map(|g| g.nat_gateway_id()).map(str::to_owned));
-        match out.next_token() {
-            Some(token) if !token.is_empty() => next = Some(token.to_owned()),
-            _ => break,
-        }
-    }
+    let gateways = ec2
+        .describe_nat_gateways()
+        .filter(Filter::builder().name("state").values("available").build())
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| aws_sdk_ec2::error::DisplayErrorContext(e).to_string())?;
+    let mut ids: Vec<String> = gateways.iter().filter_map(|g| g.nat_gateway_id()).map(str::to_owned).collect();
     ids.sort();
     Ok(ids)
 }

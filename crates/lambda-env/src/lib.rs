@@ -1,31 +1,25 @@
-//! What every Lambda function of vpc-flowlogs-recorder builds from its environment at cold start:
-//! the AWS SDK configuration, the log subscriber, and the report of a cold start that failed.
+//! What every Lambda function of vpc-flowlogs-recorder does before it asks for its first event:
+//! start the runtime's log subscriber, read its own settings, load the SDK configuration with
+//! aws-config, and report a cold start that failed to the Runtime API.
 //!
-//! Lambda hands a function everything the SDK needs in environment variables: the region, the
-//! execution role's credentials and, in local runs, an emulator's endpoint. So the functions read
-//! those directly rather than running aws-config's provider chains (profile files, IMDS, ECS, SSO,
-//! STS), none of which applies inside Lambda: less code to load, and nothing to do before the
-//! function can ask for its first event. Every reader takes a lookup function, so the rules are
-//! tested with plain maps; the binaries pass [`process_env`].
-
-mod http;
+//! Every settings reader takes a lookup function rather than the process environment, so the
+//! rules are tested with plain maps; the binaries pass [`process_env`].
 
 use std::time::Duration;
 
-use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_credential_types::Credentials;
-use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
-use aws_smithy_async::time::SharedTimeSource;
-use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
-use aws_smithy_types::retry::RetryConfig;
-use aws_smithy_types::timeout::TimeoutConfig;
-use aws_types::region::Region;
-pub use aws_types::SdkConfig;
-pub use http::https_client;
-use tracing_subscriber::filter::LevelFilter;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, ConfigLoader};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
-/// The SDK's own default for establishing a connection (aws-config uses the same).
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+pub use aws_config::SdkConfig;
+
+/// The SDK's own default for establishing a connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+/// One attempt of one call; a hung connection is retried rather than eating the function's time.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(8);
+/// One call with its retries: well inside the shortest function timeout (30 s, template.yaml).
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A setting the environment gives wrongly, named so the operator can fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,107 +50,52 @@ pub fn required(env: &impl Fn(&str) -> Option<String>, name: &'static str) -> Re
     }
 }
 
-/// A variable that may be absent; blank counts as absent.
-fn optional(env: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
-    env(name).map(|value| value.trim().to_owned()).filter(|value| !value.is_empty())
+/// The SDK's maintained HTTPS client (hyper and rustls) with ring as rustls' crypto provider, which
+/// cross-compiles for arm64 without aws-lc's C build (README, "Build and performance").
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
 }
 
-/// The SDK configuration of a function: `AWS_REGION`, the execution role's `AWS_ACCESS_KEY_ID`,
-/// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`, and `AWS_ENDPOINT_URL` when one is set (the
-/// local stack points every client at its emulator with it). Standard retries (3 attempts,
-/// exponential backoff with jitter) and the SDK's connect timeout, as aws-config would set them.
-/// All clients built from it share one HTTPS client ([`https_client`]).
-pub fn sdk_config(env: impl Fn(&str) -> Option<String>) -> Result<SdkConfig, EnvError> {
-    let region = required(&env, "AWS_REGION")?;
-    let credentials = Credentials::new(
-        required(&env, "AWS_ACCESS_KEY_ID")?,
-        required(&env, "AWS_SECRET_ACCESS_KEY")?,
-        optional(&env, "AWS_SESSION_TOKEN"),
-        None,
-        "lambda-environment",
-    );
-    let mut config = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region))
-        .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .http_client(https_client())
-        .retry_config(RetryConfig::standard())
-        .timeout_config(TimeoutConfig::builder().connect_timeout(CONNECT_TIMEOUT).build())
-        .sleep_impl(SharedAsyncSleep::new(TokioSleep::new()))
-        .time_source(SharedTimeSource::default());
-    if let Some(url) = optional(&env, "AWS_ENDPOINT_URL") {
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(EnvError { name: "AWS_ENDPOINT_URL", problem: format!("{url:?} is not an http(s) URL") });
-        }
-        config = config.endpoint_url(url);
+/// The timeouts of every SDK call: connect, each attempt, and the whole call with its retries.
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
+/// aws-config's defaults (region, credentials, `AWS_ENDPOINT_URL[_<SERVICE>]`, `AWS_MAX_ATTEMPTS`,
+/// `AWS_RETRY_MODE`, FIPS and dual-stack settings), with [`https_client`] and [`timeouts`].
+pub fn loader() -> ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https_client()).timeout_config(timeouts())
+}
+
+/// Loads the SDK configuration from the process environment. A missing region fails here, named,
+/// rather than at the first call.
+pub async fn sdk_config() -> Result<SdkConfig, EnvError> {
+    let config = loader().load().await;
+    if config.region().is_none() {
+        return Err(EnvError { name: "AWS_REGION", problem: "is not set (Lambda sets it for every function)".into() });
     }
-    Ok(config.build())
+    Ok(config)
 }
 
-/// The level to log at: Lambda's `AWS_LAMBDA_LOG_LEVEL` (set by the function's LoggingConfig),
-/// else `RUST_LOG`, else INFO. One level for everything; FATAL, which Lambda accepts and
-/// `tracing` has not, means ERROR.
-pub fn log_level(env: &impl Fn(&str) -> Option<String>) -> Result<LevelFilter, EnvError> {
-    let (name, text) = match (optional(env, "AWS_LAMBDA_LOG_LEVEL"), optional(env, "RUST_LOG")) {
-        (Some(level), _) => ("AWS_LAMBDA_LOG_LEVEL", level),
-        (None, Some(level)) => ("RUST_LOG", level),
-        (None, None) => return Ok(LevelFilter::INFO),
-    };
-    match text.to_ascii_lowercase().as_str() {
-        "trace" => Ok(LevelFilter::TRACE),
-        "debug" => Ok(LevelFilter::DEBUG),
-        "info" => Ok(LevelFilter::INFO),
-        "warn" => Ok(LevelFilter::WARN),
-        "error" | "fatal" => Ok(LevelFilter::ERROR),
-        "off" => Ok(LevelFilter::OFF),
-        _ => Err(EnvError {
-            name,
-            problem: format!("{text:?} is not one of trace, debug, info, warn, error, fatal, off"),
-        }),
-    }
+/// A log level the runtime's subscriber does not understand falls back to INFO there; this says so.
+fn unknown_level(env: &impl Fn(&str) -> Option<String>) -> Option<String> {
+    let (name, level) = [("AWS_LAMBDA_LOG_LEVEL", env("AWS_LAMBDA_LOG_LEVEL")), ("RUST_LOG", env("RUST_LOG"))]
+        .into_iter()
+        .find_map(|(name, value)| value.filter(|v| !v.trim().is_empty()).map(|v| (name, v)))?;
+    let understood =
+        level.parse::<tracing::level_filters::LevelFilter>().is_ok() || (name == "RUST_LOG" && level.contains('='));
+    (!understood)
+        .then(|| format!("{name} {level:?} is not one of trace, debug, info, warn, error, off: logging at INFO"))
 }
 
-/// Installs the log subscriber: JSON lines when Lambda's `AWS_LAMBDA_LOG_FORMAT` is JSON, text
-/// otherwise; no timestamps (Lambda adds them). A bad level is returned, and logging still
-/// starts at INFO so the error that follows can be seen.
-pub fn init_logging(env: impl Fn(&str) -> Option<String>) -> Result<(), EnvError> {
-    let level = log_level(&env);
-    let json = optional(&env, "AWS_LAMBDA_LOG_FORMAT").is_some_and(|format| format.eq_ignore_ascii_case("json"));
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(*level.as_ref().unwrap_or(&LevelFilter::INFO))
-        .with_target(false)
-        .without_time();
-    if json {
-        subscriber.json().init();
-    } else {
-        subscriber.init();
-    }
-    if let Some(note) =
-        level.as_ref().ok().and_then(|&level| beyond_build(level, tracing::level_filters::STATIC_MAX_LEVEL))
-    {
-        tracing::warn!("{note}");
-    }
-    level.map(drop)
-}
-
-/// Release builds record INFO at most: the workspace's `Cargo.toml` turns on tracing's
-/// `release_max_level_info`, which leaves every dependency's DEBUG and TRACE events out of the
-/// binaries (~0.3 MiB less resident memory per function in `make bench`). A function's
-/// LoggingConfig may still ask for more; that is not an error, but it is said at start-up.
-fn beyond_build(level: LevelFilter, compiled: LevelFilter) -> Option<String> {
-    (level > compiled).then(|| {
-        let (level, compiled) = (level.to_string().to_ascii_uppercase(), compiled.to_string().to_ascii_uppercase());
-        format!(
-            "log level {level} asks for more than this build records ({compiled}): release builds leave \
-             DEBUG and TRACE events out (tracing's release_max_level_info in Cargo.toml)"
-        )
-    })
-}
-
-/// Everything a function does before it asks for its first event, from the process environment:
-/// starts logging, reads the function's own settings with `settings`, then the SDK configuration.
-/// A failure fails the cold start the way Lambda expects: it is reported to the Runtime API with
-/// `error_type` (see [`report_init_error`]) and returned, for `main` to exit with.
+/// Everything a function does before it asks for its first event: starts the runtime's log
+/// subscriber, reads the function's own settings with `settings`, then the SDK configuration. A
+/// failure is reported to the Runtime API under `error_type` ([`report_init_error`]) and returned,
+/// for `main` to exit with.
 pub async fn cold_start<T, E>(
     settings: impl FnOnce(fn(&str) -> Option<String>) -> Result<T, E>,
     error_type: impl Fn(&E) -> &'static str,
@@ -164,8 +103,14 @@ pub async fn cold_start<T, E>(
 where
     E: From<EnvError> + std::fmt::Display,
 {
-    let env = process_env;
-    let started = init_logging(env).map_err(E::from).and_then(|()| Ok((settings(env)?, sdk_config(env)?)));
+    lambda_runtime::tracing::init_default_subscriber();
+    if let Some(note) = unknown_level(&process_env) {
+        tracing::warn!("{note}");
+    }
+    let started = match settings(process_env) {
+        Ok(settings) => sdk_config().await.map(|sdk| (settings, sdk)).map_err(E::from),
+        Err(err) => Err(err),
+    };
     if let Err(err) = &started {
         report_init_error(error_type(err), &err.to_string()).await;
     }
@@ -174,7 +119,8 @@ where
 
 /// Reports a failed cold start the way Lambda expects: the error goes to the Runtime API's
 /// `init/error`, so the invoker (Step Functions, CloudFormation) sees `error_type` and the
-/// message instead of an opaque exit. Does nothing outside Lambda.
+/// message instead of an opaque exit. lambda_runtime reports only SnapStart's init errors itself.
+/// Does nothing outside Lambda.
 pub async fn report_init_error(error_type: &str, message: &str) {
     tracing::error!(error_type, error = message, "cold start failed");
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
@@ -199,86 +145,48 @@ pub async fn report_init_error(error_type: &str, message: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::fixed_env as env;
     use super::*;
     use aws_credential_types::provider::ProvideCredentials;
-
-    const LAMBDA: &[(&str, &str)] = &[
-        ("AWS_REGION", "eu-west-1"),
-        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
-        ("AWS_SECRET_ACCESS_KEY", "secret"),
-        ("AWS_SESSION_TOKEN", "token"),
-    ];
-
-    fn lambda_with(name: &str, value: Option<&str>) -> impl Fn(&str) -> Option<String> {
-        let mut pairs: Vec<(&str, &str)> = LAMBDA.iter().copied().filter(|(k, _)| *k != name).collect();
-        if let Some(value) = value {
-            pairs.push((name, value));
-        }
-        env(&pairs)
-    }
+    use aws_credential_types::Credentials;
+    use fixed_env as env;
 
     #[tokio::test]
-    async fn the_sdk_config_carries_lambdas_region_and_role_credentials() {
-        let config = sdk_config(env(LAMBDA)).unwrap();
-        assert_eq!(config.region().map(Region::as_ref), Some("eu-west-1"));
-        assert_eq!(config.endpoint_url(), None);
+    async fn the_loader_carries_the_sdks_client_timeouts_and_standard_retries() {
+        let config = loader()
+            .region(aws_config::Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("AKIDEXAMPLE", "secret", Some("token".into()), None, "test"))
+            .endpoint_url("http://127.0.0.1:5000")
+            .load()
+            .await;
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:5000"));
         let credentials = config.credentials_provider().unwrap().provide_credentials().await.unwrap();
-        assert_eq!(credentials.access_key_id(), "AKIDEXAMPLE");
-        assert_eq!(credentials.secret_access_key(), "secret");
         assert_eq!(credentials.session_token(), Some("token"));
         assert_eq!(config.retry_config().unwrap().max_attempts(), 3);
-        assert_eq!(config.timeout_config().unwrap().connect_timeout(), Some(CONNECT_TIMEOUT));
+        let timeouts = config.timeout_config().unwrap();
+        assert_eq!(timeouts.connect_timeout(), Some(CONNECT_TIMEOUT));
+        assert_eq!(timeouts.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        assert_eq!(timeouts.operation_timeout(), Some(OPERATION_TIMEOUT));
         assert!(config.http_client().is_some() && config.sleep_impl().is_some());
     }
 
     #[test]
-    fn an_endpoint_url_points_every_client_at_an_emulator() {
-        let config = sdk_config(lambda_with("AWS_ENDPOINT_URL", Some("http://127.0.0.1:5000"))).unwrap();
-        assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:5000"));
-        let err = sdk_config(lambda_with("AWS_ENDPOINT_URL", Some("127.0.0.1:5000"))).unwrap_err();
-        assert_eq!(err.name, "AWS_ENDPOINT_URL");
-        assert!(err.problem.contains("\"127.0.0.1:5000\""), "{err}");
+    fn required_names_a_missing_or_blank_variable() {
+        assert_eq!(required(&env(&[("A", " x ")]), "A"), Ok("x".into()));
+        let err = required(&env(&[]), "A").unwrap_err();
+        assert_eq!(err.to_string(), "environment variable A: is not set");
+        assert_eq!(required(&env(&[("A", " ")]), "A").unwrap_err().problem, "is empty");
     }
 
     #[test]
-    fn a_session_token_is_optional_but_region_and_keys_are_not() {
-        assert!(sdk_config(lambda_with("AWS_SESSION_TOKEN", None)).is_ok());
-        assert!(sdk_config(lambda_with("AWS_SESSION_TOKEN", Some(" "))).is_ok());
-        for name in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
-            let err = sdk_config(lambda_with(name, None)).unwrap_err();
-            assert_eq!(err, EnvError { name, problem: "is not set".into() });
-            assert_eq!(err.to_string(), format!("environment variable {name}: is not set"));
-            let err = sdk_config(lambda_with(name, Some(""))).unwrap_err();
-            assert_eq!(err, EnvError { name, problem: "is empty".into() });
-        }
-    }
-
-    #[test]
-    fn the_log_level_follows_lambda_then_rust_log_then_info() {
-        assert_eq!(log_level(&env(&[])), Ok(LevelFilter::INFO));
-        assert_eq!(log_level(&env(&[("RUST_LOG", "debug")])), Ok(LevelFilter::DEBUG));
-        assert_eq!(log_level(&env(&[("AWS_LAMBDA_LOG_LEVEL", "WARN"), ("RUST_LOG", "debug")])), Ok(LevelFilter::WARN));
-        assert_eq!(log_level(&env(&[("AWS_LAMBDA_LOG_LEVEL", "FATAL")])), Ok(LevelFilter::ERROR));
-        assert_eq!(log_level(&env(&[("AWS_LAMBDA_LOG_LEVEL", "Trace")])), Ok(LevelFilter::TRACE));
-    }
-
-    #[test]
-    fn a_log_level_it_cannot_honour_is_named() {
-        let err = log_level(&env(&[("RUST_LOG", "info,aws_smithy_runtime=debug")])).unwrap_err();
-        assert_eq!(err.name, "RUST_LOG");
-        assert!(err.problem.starts_with("\"info,aws_smithy_runtime=debug\" is not one of trace"), "{err}");
-        let err = log_level(&env(&[("AWS_LAMBDA_LOG_LEVEL", "verbose")])).unwrap_err();
-        assert_eq!(err.name, "AWS_LAMBDA_LOG_LEVEL");
-    }
-
-    #[test]
-    fn a_level_the_build_leaves_out_is_said_not_refused() {
-        let note = beyond_build(LevelFilter::DEBUG, LevelFilter::INFO).expect("DEBUG is beyond an INFO build");
-        assert!(note.starts_with("log level DEBUG asks for more than this build records (INFO)"), "{note}");
-        assert!(beyond_build(LevelFilter::TRACE, LevelFilter::DEBUG).is_some());
-        assert_eq!(beyond_build(LevelFilter::INFO, LevelFilter::INFO), None);
-        assert_eq!(beyond_build(LevelFilter::WARN, LevelFilter::INFO), None);
-        assert_eq!(beyond_build(LevelFilter::TRACE, LevelFilter::TRACE), None);
+    fn a_log_level_the_subscriber_would_ignore_is_said() {
+        assert_eq!(unknown_level(&env(&[])), None);
+        assert_eq!(unknown_level(&env(&[("AWS_LAMBDA_LOG_LEVEL", "DEBUG")])), None);
+        assert_eq!(unknown_level(&env(&[("RUST_LOG", "info,aws_smithy_runtime=debug")])), None);
+        let note = unknown_level(&env(&[("AWS_LAMBDA_LOG_LEVEL", "FATAL"), ("RUST_LOG", "debug")])).unwrap();
+        assert_eq!(
+            note,
+            "AWS_LAMBDA_LOG_LEVEL \"FATAL\" is not one of trace, debug, info, warn, error, off: logging at INFO"
+        );
     }
 }

@@ -1,5 +1,9 @@
 //! One error type for the whole recorder, with stable names the state machine matches on.
 
+use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use lambda_runtime::Diagnostic;
 
 /// Everything that can stop a step of the workflow.
@@ -56,17 +60,18 @@ impl RecorderError {
         }
     }
 
-    /// Classifies an SDK error: throttling, server faults and I/O are [`Self::Transient`].
-    pub(crate) fn from_sdk<E, R>(operation: &'static str, err: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self
+    /// Classifies an SDK error as the SDK's own retry strategy does: throttling and transient
+    /// codes (aws-runtime's lists), any 5xx, timeouts and I/O are [`Self::Transient`].
+    pub(crate) fn from_sdk<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> Self
     where
-        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        use aws_sdk_dynamodb::error::SdkError;
         let message = describe_sdk_error(&err);
         let transient = match &err {
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
-            SdkError::ServiceError(service) => is_transient_code(service.err().code()),
+            SdkError::ServiceError(service) => {
+                is_transient_code(service.err().code()) || service.raw().status().is_server_error()
+            }
             _ => false,
         };
         if transient {
@@ -77,42 +82,25 @@ impl RecorderError {
     }
 }
 
-/// Error codes that AWS documents as retryable across services.
+/// The error codes the SDK itself retries (aws-runtime's classifier lists).
 fn is_transient_code(code: Option<&str>) -> bool {
-    matches!(
-        code,
-        Some(
-            "Throttling"
-                | "ThrottlingException"
-                | "ThrottledException"
-                | "RequestLimitExceeded"
-                | "RequestThrottled"
-                | "RequestThrottledException"
-                | "TooManyRequestsException"
-                | "ProvisionedThroughputExceededException"
-                | "TransactionInProgressException"
-                | "InternalError"
-                | "InternalFailure"
-                | "InternalServerError"
-                | "InternalServerException"
-                | "ServiceUnavailable"
-                | "ServiceUnavailableException"
-                | "Unavailable"
-        )
-    )
+    code.is_some_and(|code| THROTTLING_ERRORS.contains(&code) || TRANSIENT_ERRORS.contains(&code))
 }
 
 /// "Code: message" for a service error, the error chain for anything else.
-pub(crate) fn describe_sdk_error<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> String
+pub(crate) fn describe_sdk_error<E>(err: &SdkError<E, HttpResponse>) -> String
 where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    use aws_sdk_dynamodb::error::SdkError;
     match err {
         SdkError::ServiceError(service) => {
             let inner = service.err();
-            format!("{}: {}", inner.code().unwrap_or("UnknownError"), inner.message().unwrap_or("no message"))
+            let status = service.raw().status().as_u16();
+            format!(
+                "{}: {}",
+                inner.code().map(str::to_owned).unwrap_or_else(|| format!("HTTP {status}")),
+                inner.message().unwrap_or("no message")
+            )
         }
         other => {
             let mut text = other.to_string();
@@ -157,7 +145,9 @@ mod tests {
     fn throttling_and_server_faults_are_transient() {
         assert!(is_transient_code(Some("ThrottlingException")));
         assert!(is_transient_code(Some("RequestLimitExceeded")));
-        assert!(is_transient_code(Some("InternalServerError")));
+        assert!(is_transient_code(Some("EC2ThrottledException")));
+        assert!(is_transient_code(Some("SlowDown")));
+        assert!(is_transient_code(Some("RequestTimeout")));
         assert!(!is_transient_code(Some("ConditionalCheckFailedException")));
         assert!(!is_transient_code(Some("AccessDenied")));
         assert!(!is_transient_code(None));

@@ -1,11 +1,12 @@
-//! The EventBridge "CloudWatch Alarm State Change" envelope, and what we read from it.
+//! The EventBridge "CloudWatch Alarm State Change" event, and what we read from it.
 //!
-//! `aws_lambda_events` models the payload CloudWatch sends to a Lambda alarm action, not the
-//! EventBridge event, so the envelope has its own types here. Unknown fields are ignored: AWS
-//! adds fields over time and we must keep parsing.
+//! The envelope is aws_lambda_events' `EventBridgeEvent`; the detail is ours, because its
+//! `CloudWatchAlarmData` requires `metricStat` on every metric and a metric-math alarm lists an
+//! expression entry without one. Unknown fields are ignored: AWS adds fields over time.
 
 use std::collections::BTreeMap;
 
+use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
@@ -14,15 +15,17 @@ use crate::error::{RecorderError, Result};
 /// The dimension that names a NAT Gateway in `AWS/NATGateway` metrics.
 pub const NAT_GATEWAY_DIMENSION: &str = "NatGatewayId";
 
+/// An alarm state change as EventBridge delivers it (the envelope's fields through `Deref`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AlarmStateChange {
-    #[serde(rename = "detail-type", default)]
-    pub detail_type: String,
-    #[serde(default)]
-    pub source: String,
-    #[serde(default)]
-    pub time: Option<String>,
-    pub detail: AlarmDetail,
+#[serde(transparent)]
+pub struct AlarmStateChange(pub EventBridgeEvent<AlarmDetail>);
+
+impl std::ops::Deref for AlarmStateChange {
+    type Target = EventBridgeEvent<AlarmDetail>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,7 +121,7 @@ impl AlarmStateChange {
     }
 
     /// When the alarm entered its new state, in milliseconds since the epoch. Orders the
-    /// episodes of one alarm: see DESIGN.md, "Which recording an OK belongs to".
+    /// episodes of one alarm (docs/DESIGN.md, "Which recording an OK belongs to").
     pub fn state_timestamp_millis(&self) -> Result<i64> {
         parse_alarm_timestamp(&self.detail.state.timestamp).map(|t| t.timestamp_millis())
     }

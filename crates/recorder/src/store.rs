@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 
 use crate::error::{RecorderError, Result};
 use crate::recording::{why_refused, Claim, SkipReason, Slot, Spike};
@@ -45,9 +47,7 @@ fn strings(values: &[String]) -> AttributeValue {
 }
 
 /// Whether an UpdateItem failed its condition (every ownership change is an UpdateItem).
-fn conditional_failed(
-    err: &aws_sdk_dynamodb::error::SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
-) -> bool {
+fn conditional_failed(err: &SdkError<UpdateItemError, HttpResponse>) -> bool {
     err.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception)
 }
 
@@ -174,29 +174,23 @@ impl SlotTable {
 
     /// Every slot that names an active execution (a full scan: one item per NAT Gateway).
     pub async fn active_slots(&self) -> Result<Vec<(String, Slot)>> {
-        let mut slots = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression(format!("attribute_exists({ACTIVE_EXECUTION})"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| RecorderError::from_sdk("DynamoDB Scan", e))?;
-            for item in out.items() {
-                if let Some(nat) = text(item, PK) {
-                    slots.push((nat, slot_from_item(item)?));
-                }
-            }
-            match out.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => return Ok(slots),
-            }
-        }
+        let items: Vec<Item> = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(format!("attribute_exists({ACTIVE_EXECUTION})"))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| RecorderError::from_sdk("DynamoDB Scan", e))?;
+        items
+            .iter()
+            .filter_map(|item| Some((text(item, PK)?, slot_from_item(item))))
+            .map(|(nat, slot)| Ok((nat, slot?)))
+            .collect()
     }
 
     /// Remembers the flow logs of the owner's recording, so a sweep can find them.
@@ -288,7 +282,7 @@ impl SlotTable {
 
     fn ownership_error(
         &self,
-        err: aws_sdk_dynamodb::error::SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
+        err: SdkError<UpdateItemError, HttpResponse>,
         nat_gateway_id: &str,
         execution_arn: &str,
         operation: &'static str,

@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
     let (config, sdk) = recorder::cold_start(SweepConfig::from_env).await?;
     let slots = SlotTable::from_sdk_config(&sdk, &config.table_name);
     let ec2 = FlowLogs::from_sdk_config(&sdk);
-    let executions = Executions::on_first_use(&sdk);
+    let executions = Executions::from_sdk_config(&sdk);
     run(service_fn(|_: LambdaEvent<serde_json::Value>| async {
         let now = recorder::now().timestamp();
         sweep::sweep(&config.stack_name, config.max_age, &ec2, &slots, &executions, now).await

@@ -10,7 +10,7 @@ use recorder::tokens::Waiters;
 async fn main() -> Result<(), Error> {
     let (config, sdk) = recorder::cold_start(TableConfig::from_env).await?;
     let slots = SlotTable::from_sdk_config(&sdk, &config.table_name);
-    let waiters = Waiters::on_first_use(&sdk);
+    let waiters = Waiters::from_sdk_config(&sdk);
     run(service_fn(|event: LambdaEvent<serde_json::Value>| async {
         let input: RegisterInput = steps::decode("WaitForAlarmOrTimeout", event.payload)?;
         steps::register_token(&slots, &waiters, input).await

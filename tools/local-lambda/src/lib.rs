@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
@@ -118,6 +118,31 @@ struct InFlight {
     reply: oneshot::Sender<Outcome>,
 }
 
+/// What one process's cold start took, as the Runtime API saw it: from the spawn to its first
+/// `next`, to its first response, and its peak resident memory (VmHWM) at that response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColdStart {
+    pub to_next: Duration,
+    pub to_response: Duration,
+    pub peak_rss_kib: u64,
+}
+
+/// A process's clock while it starts.
+struct StartClock {
+    spawned: Instant,
+    pid: u32,
+    first_next: Option<Instant>,
+    measured: Option<ColdStart>,
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
 struct Function {
     spec: FunctionSpec,
     queue: mpsc::UnboundedSender<Invocation>,
@@ -138,6 +163,8 @@ struct Function {
     crashes: AtomicUsize,
     /// Fault injection: this many coming invocations fail with this error, unrun.
     failures: Mutex<(usize, String)>,
+    /// Each instance's cold start, for the benchmark.
+    clocks: Mutex<HashMap<u64, StartClock>>,
 }
 
 /// Counts while alive (an instance idle in `next`, an invocation held at the door), and stops
@@ -193,6 +220,7 @@ impl Function {
             ready: Mutex::new(std::collections::HashSet::new()),
             crashes: AtomicUsize::new(0),
             failures: Mutex::new((0, String::new())),
+            clocks: Mutex::new(HashMap::new()),
         })
     }
 
@@ -306,7 +334,10 @@ impl Function {
                     Ok(())
                 });
             }
+            let spawned = Instant::now();
             let mut child = command.spawn()?;
+            let pid = child.id().unwrap_or_default();
+            self.clocks.lock().unwrap().insert(instance, StartClock { spawned, pid, first_next: None, measured: None });
             self.instances.fetch_add(1, Ordering::SeqCst);
             let kill = Arc::new(Notify::new());
             self.kill_switches.lock().unwrap().insert(instance, Arc::clone(&kill));
@@ -355,7 +386,11 @@ impl Function {
 
     /// `GET /2018-06-01/runtime/invocation/next`: hands the instance the next invocation.
     async fn next_invocation(&self, instance: u64) -> Response<Body> {
-        self.ready.lock().unwrap().insert(instance);
+        if self.ready.lock().unwrap().insert(instance) {
+            if let Some(clock) = self.clocks.lock().unwrap().get_mut(&instance) {
+                clock.first_next = Some(Instant::now());
+            }
+        }
         let invocation = {
             let mut receiver = self.next.lock().await;
             let _idle = CountGuard::new(&self.idle);
@@ -394,6 +429,15 @@ impl Function {
     fn complete(&self, request_id: &str, outcome: Outcome) -> Response<Body> {
         match self.inflight.lock().unwrap().remove(request_id) {
             Some(held) => {
+                if let Some(clock) = self.clocks.lock().unwrap().get_mut(&held.instance) {
+                    if let (Some(first_next), None) = (clock.first_next, clock.measured) {
+                        clock.measured = Some(ColdStart {
+                            to_next: first_next - clock.spawned,
+                            to_response: clock.spawned.elapsed(),
+                            peak_rss_kib: peak_rss_kib(clock.pid),
+                        });
+                    }
+                }
                 let _ = held.reply.send(outcome);
                 plain(StatusCode::ACCEPTED, "")
             }
@@ -494,6 +538,23 @@ impl GatewayHandle {
     /// Fault injection: the next `count` invocations fail with `error_type`, without running.
     pub fn fail_next(&self, name: &str, count: usize, error_type: &str) {
         *self.function(name).failures.lock().unwrap() = (count, error_type.to_owned());
+    }
+
+    /// Invokes the function as the Invoke API would, and waits for the outcome.
+    pub async fn invoke(&self, name: &str, payload: impl Into<Bytes>) -> Outcome {
+        self.function(name).invoke(payload.into()).await
+    }
+
+    /// The cold starts of the function's processes that have answered an invocation.
+    pub fn cold_starts(&self, name: &str) -> Vec<ColdStart> {
+        self.function(name).clocks.lock().unwrap().values().filter_map(|c| c.measured).collect()
+    }
+
+    /// Stops every process of the function; the next invocation starts a new one.
+    pub fn stop_instances(&self, name: &str) {
+        for kill in self.function(name).kill_switches.lock().unwrap().values() {
+            kill.notify_one();
+        }
     }
 
     /// How many invocations of the function are held back by [`Self::pause`].
