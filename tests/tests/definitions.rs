@@ -29,22 +29,19 @@ fn asl() -> Value {
 #[test]
 fn each_saved_query_in_the_template_is_exactly_the_text_in_queries() {
     let template = Template::load();
-    for (id, file) in [
-        ("RecorderQuery", "queries/recorder.query"),
-        ("TopTalkersQuery", "queries/top-talkers.query"),
-        ("AwsServicesQuery", "queries/aws-services.query"),
-    ] {
+    for (id, file) in
+        [("RecorderQuery", "queries/recorder.query"), ("TrafficQuery", "queries/traffic-by-address.query")]
+    {
         let in_template = template.resource(id)["Properties"]["QueryString"].as_str().unwrap().to_owned();
         assert_eq!(in_template, read_repo_file(file), "{id}");
     }
-    // and the notifier runs the same texts
-    assert_eq!(recorder::analysis::TOP_TALKERS_QUERY, read_repo_file("queries/top-talkers.query"));
-    assert_eq!(recorder::analysis::AWS_SERVICES_QUERY, read_repo_file("queries/aws-services.query"));
+    // and the notifier runs the same text
+    assert_eq!(recorder::analysis::TRAFFIC_QUERY, read_repo_file("queries/traffic-by-address.query"));
 }
 
 #[test]
 fn every_query_parses_as_many_fields_as_the_flow_log_format_writes() {
-    for file in ["queries/recorder.query", "queries/top-talkers.query", "queries/aws-services.query"] {
+    for file in ["queries/recorder.query", "queries/traffic-by-address.query"] {
         let query = read_repo_file(file);
         let parse = query.lines().find(|l| l.contains("parse @message")).expect("a parse line");
         let pattern = parse.split('"').nth(1).unwrap();
@@ -247,6 +244,7 @@ fn the_wait_times_out_after_the_recording_time_read_from_the_state() {
             execution_arn: "e".into(),
             alarm_at_millis: 0,
             network_interface_ids: vec![],
+            nat_addresses: vec![],
             flow_log_ids: vec![],
             log_group_name: "g".into(),
             started_at: "t".into(),

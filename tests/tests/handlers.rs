@@ -324,7 +324,7 @@ async fn a_foreign_alarm_or_another_metric_is_ignored_without_touching_anything(
 }
 
 #[tokio::test]
-async fn a_nat_gateway_that_does_not_exist_is_an_error_and_the_stop_releases_its_slot() {
+async fn a_nat_gateway_that_does_not_exist_is_an_error_before_anything_is_claimed() {
     let world = World::new().await;
     let exec = execution();
     let mut event = world.alarm_event("ALARM", T0);
@@ -347,7 +347,10 @@ async fn a_nat_gateway_that_does_not_exist_is_an_error_and_the_stop_releases_its
     assert_eq!(err.error_type(), "NatGatewayNotFound");
     assert!(err.to_string().contains(ghost), "{err}");
 
-    // The Catch sends the state, with no recording, to StopRecording: it releases the slot
+    // The NAT Gateway is looked up before the slot is claimed: nothing was claimed or counted
+    assert_eq!(slots(&world).slot(ghost).await.unwrap(), None);
+
+    // The Catch sends the state, with no recording, to StopRecording: nothing to release
     let mut state = event;
     state["failure"] = json!({"Error": "NatGatewayNotFound", "Cause": err.to_string()});
     let state: WorkflowState = serde_json::from_value(state).unwrap();
@@ -359,9 +362,9 @@ async fn a_nat_gateway_that_does_not_exist_is_an_error_and_the_stop_releases_its
     )
     .await
     .unwrap();
-    assert!(stopped.released);
+    assert!(!stopped.released);
     assert!(matches!(stopped.ending, Ending::Error { ref error, .. } if error == "NatGatewayNotFound"));
-    assert_eq!(slots(&world).slot(ghost).await.unwrap().unwrap().active_execution, None);
+    assert_eq!(slots(&world).slot(ghost).await.unwrap(), None);
 }
 
 #[tokio::test]

@@ -267,3 +267,23 @@ async fn a_spike_skipped_for_the_limit_is_emailed_when_asked() {
     assert_eq!(emails[0].subject, format!("NAT Gateway {}: spike NOT recorded", d.world.nat_gateway_id));
     assert!(d.flow_logs().await.is_empty());
 }
+
+#[tokio::test]
+async fn an_alarm_for_a_deleted_nat_gateway_ends_at_once_with_no_flow_log() {
+    let d = deployed(&[]).await;
+    // The NAT Gateway is deleted; its alarm's last ALARM is still delivered
+    aws_sdk_ec2::Client::new(&d.world.sdk)
+        .delete_nat_gateway()
+        .nat_gateway_id(&d.world.nat_gateway_id)
+        .send()
+        .await
+        .expect("DeleteNatGateway");
+    let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    let done = d.finished(&exec, LIMIT).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+    assert_eq!(done.output["start"]["reason"], "nat-gateway-unavailable");
+    assert_eq!(d.states_entered(&exec).await, ["StartRecording", "Skipped?", "Skipped"]);
+    assert!(d.flow_logs().await.is_empty());
+    // Nothing was claimed or counted: NumOfRecordings is not spent on it
+    assert_eq!(d.slot().await, None);
+}

@@ -45,6 +45,22 @@ pub struct OurFlowLog {
     pub created_at_secs: Option<i64>,
 }
 
+/// A NAT Gateway as DescribeNatGateways shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatGatewayFacts {
+    /// pending, available, deleting, deleted or failed.
+    pub state: String,
+    pub network_interface_ids: Vec<String>,
+    pub private_addresses: Vec<String>,
+}
+
+impl NatGatewayFacts {
+    /// A deleted, deleting or failed NAT Gateway carries no traffic; a pending one soon will.
+    pub fn can_carry_traffic(&self) -> bool {
+        !matches!(self.state.as_str(), "deleted" | "deleting" | "failed")
+    }
+}
+
 /// A flow log and the interface it records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowLogRef {
@@ -100,8 +116,9 @@ impl FlowLogs {
         Self::new(Client::new(sdk))
     }
 
-    /// Every network interface of the NAT Gateway (one per address it holds).
-    pub async fn nat_gateway_interfaces(&self, nat_gateway_id: &str) -> Result<Vec<String>> {
+    /// What a recording needs to know of the NAT Gateway: its state, its network interfaces and
+    /// their private addresses (one of each per address it holds).
+    pub async fn nat_gateway(&self, nat_gateway_id: &str) -> Result<NatGatewayFacts> {
         let out =
             self.client.describe_nat_gateways().nat_gateway_ids(nat_gateway_id).send().await.map_err(|e| {
                 match e.as_service_error().and_then(|s| aws_sdk_ec2::error::ProvideErrorMetadata::code(s)) {
@@ -114,16 +131,20 @@ impl FlowLogs {
             .iter()
             .find(|g| g.nat_gateway_id() == Some(nat_gateway_id))
             .ok_or_else(|| RecorderError::NatGatewayNotFound(nat_gateway_id.to_owned()))?;
-        let interfaces: BTreeSet<String> = gateway
-            .nat_gateway_addresses()
-            .iter()
-            .filter_map(|a| a.network_interface_id())
-            .map(str::to_owned)
-            .collect();
-        if interfaces.is_empty() {
+        let addresses = gateway.nat_gateway_addresses();
+        let interfaces: BTreeSet<String> =
+            addresses.iter().filter_map(|a| a.network_interface_id()).map(str::to_owned).collect();
+        let private: BTreeSet<String> = addresses.iter().filter_map(|a| a.private_ip()).map(str::to_owned).collect();
+        let state = gateway.state().map(|s| s.as_str().to_owned()).unwrap_or_else(|| "unknown".into());
+        let facts = NatGatewayFacts {
+            state,
+            network_interface_ids: interfaces.into_iter().collect(),
+            private_addresses: private.into_iter().collect(),
+        };
+        if facts.can_carry_traffic() && facts.network_interface_ids.is_empty() {
             return Err(RecorderError::NoNetworkInterface(nat_gateway_id.to_owned()));
         }
-        Ok(interfaces.into_iter().collect())
+        Ok(facts)
     }
 
     /// Creates one flow log per interface. Returns the ids created, and the interfaces EC2
@@ -186,23 +207,15 @@ impl FlowLogs {
 
     /// Every flow log carrying the tag `key = value`, across pages.
     async fn tagged(&self, key: &str, value: &str) -> Result<Vec<aws_sdk_ec2::types::FlowLog>> {
-        let mut found = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .describe_flow_logs()
-                .filter(Filter::builder().name(format!("tag:{key}")).values(value).build())
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| RecorderError::from_sdk("EC2 DescribeFlowLogs", e))?;
-            found.extend_from_slice(out.flow_logs());
-            match out.next_token() {
-                Some(token) if !token.is_empty() => next = Some(token.to_owned()),
-                _ => return Ok(found),
-            }
-        }
+        self.client
+            .describe_flow_logs()
+            .filter(Filter::builder().name(format!("tag:{key}")).values(value).build())
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| RecorderError::from_sdk("EC2 DescribeFlowLogs", e))
     }
 
     /// Every flow log tagged with this stack, whatever its execution.

@@ -7,8 +7,12 @@ use crate::analysis::{describe, headline as analysis_headline, Analysis};
 use crate::error::{RecorderError, Result};
 use crate::recording::{CaughtError, Ending, Recording, SkipReason, StopOutput};
 
-/// SNS caps an email subject at 100 characters.
-const SUBJECT_LIMIT: usize = 100;
+/// SNS Publish: a subject "must be ASCII text that begins with a letter, number, or punctuation
+/// mark; must not include line breaks or control characters; and must be less than 100 characters".
+const SUBJECT_LIMIT: usize = 99;
+
+/// How much of one value from an event (a NAT Gateway id, an error's cause) the body carries.
+const VALUE_LIMIT: usize = 500;
 
 /// Subject and body of one email.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,8 +64,18 @@ pub fn console_link(context: &ReportContext<'_>) -> String {
     )
 }
 
-/// SNS subjects must be printable ASCII without line breaks, at most 100 characters.
-fn cut(text: String, limit: usize) -> String {
+/// A value that came from an event, safe to put in the body: no control characters, at most
+/// [`VALUE_LIMIT`] characters.
+fn event_text(value: &str) -> String {
+    let clean: String = value.chars().filter(|c| !c.is_control()).collect();
+    match clean.char_indices().nth(VALUE_LIMIT) {
+        Some((end, _)) => format!("{}...", &clean[..end]),
+        None => clean,
+    }
+}
+
+/// An SNS subject: printable ASCII, no line breaks, fewer than 100 characters.
+fn subject_text(text: String, limit: usize) -> String {
     let clean: String = text.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
     if clean.len() > limit {
         format!("{}...", &clean[..limit - 3])
@@ -72,7 +86,7 @@ fn cut(text: String, limit: usize) -> String {
 
 /// Composes the email for how the recording ended.
 pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
-    let nat = report.nat_gateway_id;
+    let nat = &event_text(report.nat_gateway_id);
     let ending = report
         .stop
         .map(|s| s.ending.clone())
@@ -96,8 +110,8 @@ pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
         _ => None,
     };
     let subject = match figure {
-        Some(figure) => cut(format!("NAT Gateway {nat}: {headline}, {figure}"), SUBJECT_LIMIT),
-        None => cut(format!("NAT Gateway {nat}: {headline}"), SUBJECT_LIMIT),
+        Some(figure) => subject_text(format!("NAT Gateway {nat}: {headline}, {figure}"), SUBJECT_LIMIT),
+        None => subject_text(format!("NAT Gateway {nat}: {headline}"), SUBJECT_LIMIT),
     };
 
     let mut body = String::new();
@@ -112,7 +126,7 @@ pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
     if let Some(d) = &duration {
         line("Duration", d);
     }
-    line("Why", &ending.describe());
+    line("Why", &event_text(&ending.describe()));
     if let Some(recording) = report.recording {
         line("Interfaces", &recording.network_interface_ids.join(", "));
         line("Log group", context.log_group_name);
@@ -142,7 +156,8 @@ pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
             body.push_str(&format!(
                 "WARNING: the flow logs could not be removed ({}: {}). The scheduled sweep will retry; \
                  check the EC2 console for flow logs tagged vpc-flowlogs-recorder:nat-gateway = {nat}.\n",
-                failure.error, failure.cause
+                event_text(&failure.error),
+                event_text(&failure.cause)
             ));
         }
         (None, None) => {}
@@ -159,7 +174,8 @@ pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
 
 /// The email for an alarm that did not start a recording, when one is asked for.
 pub fn compose_skip(nat_gateway_id: &str, reason: SkipReason) -> Email {
-    let subject = cut(format!("NAT Gateway {nat_gateway_id}: spike NOT recorded"), SUBJECT_LIMIT);
+    let nat_gateway_id = &event_text(nat_gateway_id);
+    let subject = subject_text(format!("NAT Gateway {nat_gateway_id}: spike NOT recorded"), SUBJECT_LIMIT);
     let body = format!(
         "NAT Gateway {nat_gateway_id} went into ALARM, but no flow logs were turned on:\n{}.\n\n\
          Raise NumOfRecordings (0 means no limit) and redeploy to record the next spike.\n",
@@ -214,6 +230,7 @@ mod tests {
             execution_arn: "arn:aws:states:eu-west-1:123456789012:execution:sm:e1".into(),
             alarm_at_millis: 1,
             network_interface_ids: vec!["eni-0a".into(), "eni-0b".into()],
+            nat_addresses: vec!["10.0.0.220".into()],
             flow_log_ids: vec!["fl-1".into(), "fl-2".into()],
             log_group_name: "/vpc/flowlogs".into(),
             started_at: "2024-05-14T10:15:02Z".into(),
@@ -318,18 +335,23 @@ mod tests {
     fn the_analysis_leads_the_subject_and_body() {
         let recording = recording();
         let stop = stop(Ending::AlarmOk);
-        let analysis = Ok(crate::analysis::analyse(
-            &[vec![
-                ("flowDirection".into(), "ingress".into()),
-                ("pktSrcAwsService".into(), "S3".into()),
-                ("pktDstAwsService".into(), "-".into()),
-                ("totalBytes".into(), "2147483648".into()),
-                ("records".into(), "10".into()),
-            ]],
-            &[],
-            0.045,
-        )
-        .unwrap());
+        // 2 GiB from S3 to an instance: the private-side leg (NAT to instance)
+        let leg: crate::analysis::Row = [
+            ("action", "ACCEPT"),
+            ("flowDirection", "egress"),
+            ("srcAddr", "10.0.0.220"),
+            ("dstAddr", "10.0.1.25"),
+            ("pktSrcAddr", "52.216.1.10"),
+            ("pktDstAddr", "10.0.1.25"),
+            ("pktSrcAwsService", "S3"),
+            ("pktDstAwsService", "-"),
+            ("totalBytes", "2147483648"),
+            ("records", "10"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let analysis = Ok(crate::analysis::analyse(&[leg], &["10.0.0.220".to_owned()], 0.045).unwrap());
         let report = Report {
             recording: Some(&recording),
             stop: Some(&stop),
@@ -343,7 +365,7 @@ mod tests {
             "NAT Gateway nat-0123456789abcdef0: recorded 12m 32s, alarm back to OK, 2.0 GB (S3 100%)"
         );
         assert!(
-            email.body.contains("Recorded    2.0 GB in 10 records, about $0.09 of NAT processing"),
+            email.body.contains("Processed   2.0 GB through the NAT Gateway, about $0.09 at $0.045/GB\n"),
             "{}",
             email.body
         );
@@ -384,10 +406,38 @@ mod tests {
     }
 
     #[test]
-    fn long_subjects_are_cut_to_what_sns_accepts() {
-        let subject = cut("x".repeat(150), SUBJECT_LIMIT);
-        assert_eq!(subject.len(), SUBJECT_LIMIT);
+    fn long_subjects_are_cut_below_the_100_characters_sns_allows() {
+        let subject = subject_text("x".repeat(150), SUBJECT_LIMIT);
+        assert_eq!(subject.len(), 99);
         assert!(subject.ends_with("..."));
-        assert_eq!(cut("café\nnow".into(), SUBJECT_LIMIT), "caf??now");
+        assert_eq!(subject_text("x".repeat(99), SUBJECT_LIMIT).len(), 99);
+        assert_eq!(subject_text("café\nnow".into(), SUBJECT_LIMIT), "caf??now");
+        let email = compose_skip(&format!("nat-{}", "0".repeat(200)), SkipReason::LimitReached);
+        assert!(email.subject.len() < 100, "{}", email.subject);
+    }
+
+    #[test]
+    fn values_from_an_event_lose_control_characters_and_are_capped() {
+        let stop = StopOutput {
+            deleted_flow_log_ids: vec![],
+            ..stop(Ending::Error {
+                error: "Boom\u{1b}[31m".into(),
+                cause: format!("line\r\nbreak {}", "y".repeat(900)),
+            })
+        };
+        let report = Report {
+            recording: None,
+            stop: Some(&stop),
+            stop_failure: None,
+            nat_gateway_id: "nat-1\u{7}\n\u{0}",
+            analysis: None,
+        };
+        let email = compose(&report, &CONTEXT);
+        assert!(email.body.starts_with("NAT Gateway nat-1\n"), "{}", email.body);
+        let why = email.body.lines().find(|l| l.starts_with("Why")).unwrap();
+        assert!(why.starts_with("Why         a step failed (Boom[31m: linebreak yyy"), "{why}");
+        assert!(why.ends_with("..."), "{why}");
+        assert!(why.len() < 12 + VALUE_LIMIT + 4, "{}", why.len());
+        assert!(!email.body.chars().any(|c| c.is_control() && c != '\n'), "{:?}", email.body);
     }
 }

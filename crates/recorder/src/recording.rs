@@ -14,6 +14,9 @@ pub struct Recording {
     /// The state timestamp of the ALARM that started this recording (ms since the epoch).
     pub alarm_at_millis: i64,
     pub network_interface_ids: Vec<String>,
+    /// The NAT Gateway's private addresses: the report tells its legs apart by them.
+    #[serde(default)]
+    pub nat_addresses: Vec<String>,
     pub flow_log_ids: Vec<String>,
     pub log_group_name: String,
     /// RFC 3339.
@@ -53,6 +56,8 @@ pub enum SkipReason {
     DuplicateAlarm,
     /// NumOfRecordings has been reached for this NAT Gateway.
     LimitReached,
+    /// The NAT Gateway is deleted, being deleted or failed: it carries no traffic to record.
+    NatGatewayUnavailable,
 }
 
 impl SkipReason {
@@ -64,6 +69,7 @@ impl SkipReason {
             Self::AlreadyRecording => "this NAT Gateway is already being recorded",
             Self::DuplicateAlarm => "this alarm episode was already handled",
             Self::LimitReached => "NumOfRecordings has been reached for this NAT Gateway",
+            Self::NatGatewayUnavailable => "the NAT Gateway is deleted, being deleted or failed",
         }
     }
 }
@@ -381,6 +387,7 @@ mod tests {
             execution_arn: "arn:aws:states:us-east-1:123456789012:execution:sm:e1".into(),
             alarm_at_millis: 1,
             network_interface_ids: vec!["eni-1".into()],
+            nat_addresses: vec!["10.0.0.220".into()],
             flow_log_ids: vec!["fl-1".into()],
             log_group_name: "/flowlogs".into(),
             started_at: "2024-05-14T10:15:02Z".into(),

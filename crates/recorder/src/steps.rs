@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::{info, warn};
 
-use crate::analysis::{analyse, scoped, Analysis, AWS_SERVICES_QUERY, TOP_TALKERS_QUERY};
+use crate::analysis::{analyse, scoped, Analysis, TRAFFIC_QUERY};
 use crate::config::{NotifierConfig, ResolverConfig, StartConfig};
 use crate::error::{RecorderError, Result};
 use crate::event::AlarmStateChange;
@@ -61,6 +61,15 @@ pub async fn start_recording(
     let span = tracing::info_span!("start_recording", nat_gateway_id = %nat, execution = %input.execution_arn);
     let _enter = span.enter();
 
+    let gateway = ec2.nat_gateway(&nat).await?;
+    if !gateway.can_carry_traffic() {
+        info!(state = %gateway.state, "skipped: the NAT Gateway cannot carry traffic");
+        return Ok(StartOutput::Skip {
+            reason: SkipReason::NatGatewayUnavailable,
+            nat_gateway_id: Some(nat),
+            notify: false,
+        });
+    }
     let started_at = rfc3339(now);
     let claim = slots.claim(&spike, &input.execution_arn, config.max_recordings, &started_at).await?;
     if let Claim::Refused(reason) = claim {
@@ -69,7 +78,7 @@ pub async fn start_recording(
         return Ok(StartOutput::Skip { reason, nat_gateway_id: Some(nat), notify });
     }
 
-    let interfaces = ec2.nat_gateway_interfaces(&nat).await?;
+    let interfaces = gateway.network_interface_ids;
     // A retried StartRecording may have created some flow logs already: keep them.
     let existing =
         if claim == Claim::AlreadyOwned { ec2.find_by_execution(&input.execution_arn).await? } else { Vec::new() };
@@ -105,6 +114,7 @@ pub async fn start_recording(
             execution_arn: input.execution_arn,
             alarm_at_millis: spike.alarm_at_millis,
             network_interface_ids: interfaces,
+            nat_addresses: gateway.private_addresses,
             flow_log_ids,
             log_group_name: config.log_group_name.clone(),
             started_at,
@@ -272,15 +282,9 @@ pub async fn analyse_recording(
         .map_err(|e| format!("stop time {:?}: {e}", stop.stopped_at))?
         .timestamp()
         + AGGREGATION_SLACK_SECS;
-    let streams = recording.log_streams();
-    let group = &recording.log_group_name;
-    let (services_query, talkers_query) = (scoped(AWS_SERVICES_QUERY, &streams), scoped(TOP_TALKERS_QUERY, &streams));
-    let services = insights.query(group, &services_query, start, end);
-    let talkers = insights.query(group, &talkers_query, start, end);
-    let (services, talkers) = tokio::join!(services, talkers);
-    let services = services.map_err(|e| e.to_string())?;
-    let talkers = talkers.map_err(|e| e.to_string())?;
-    analyse(&services, &talkers, price_per_gb)
+    let query = scoped(TRAFFIC_QUERY, &recording.log_streams());
+    let rows = insights.query(&recording.log_group_name, &query, start, end).await.map_err(|e| e.to_string())?;
+    analyse(&rows, &recording.nat_addresses, price_per_gb)
 }
 
 /// Notify: email the report of how the recording ended (or of a skip that asks for one).

@@ -58,6 +58,7 @@ async fn create_flow_logs_succeeds_for_one_interface_and_fails_for_another() {
             .nat_gateways(
                 NatGateway::builder()
                     .nat_gateway_id(NAT)
+                    .state(aws_sdk_ec2::types::NatGatewayState::Available)
                     .nat_gateway_addresses(NatGatewayAddress::builder().network_interface_id("eni-0a").build())
                     .nat_gateway_addresses(NatGatewayAddress::builder().network_interface_id("eni-0b").build())
                     .build(),
