@@ -53,6 +53,52 @@ fn every_query_parses_as_many_fields_as_the_flow_log_format_writes() {
 }
 
 #[test]
+fn the_recorder_query_shows_the_original_columns_and_words() {
+    let query = read_repo_file("queries/recorder.query");
+    let display = query.split("| display").nth(1).unwrap().split("| sort").next().unwrap();
+    // The columns, in the original's order: each top-level item's name or its `as` alias
+    let mut columns = Vec::new();
+    let (mut depth, mut item) = (0, String::new());
+    for c in display.chars().chain([',']) {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                let name = item.rsplit(" as ").next().unwrap().trim().to_owned();
+                columns.push(name);
+                item.clear();
+                continue;
+            }
+            _ => {}
+        }
+        item.push(c);
+    }
+    assert_eq!(
+        columns,
+        [
+            "@timestamp", "action", "flowDirection", "trafficPath", "srcAddr", "srcPort", "dstAddr", "dstPort",
+            "protocol", "bytes", "type", "pkt_srcaddr", "SrcService", "pkt_dstaddr", "DstService"
+        ]
+    );
+    // traffic-path's documented words (VPC User Guide, "Flow log records", traffic-path)
+    for (code, words) in [
+        (1, "Through another resource in the same VPC"),
+        (2, "Through an internet gateway or a gateway VPC endpoint"),
+        (3, "Through a virtual private gateway"),
+        (4, "Through an intra-region VPC peering connection"),
+        (5, "Through an inter-region VPC peering connection"),
+        (6, "Through a local gateway"),
+        (7, "Through a gateway VPC endpoint (Nitro-based instances only)"),
+        (8, "Through an internet gateway (Nitro-based instances only)"),
+    ] {
+        assert!(query.contains(&format!("if(trafficPathNum == {code}, \"{words}\",")), "{code}: {words}");
+    }
+    assert!(query.contains("\"unknown\")))))))) as trafficPath"));
+    assert!(query.contains(r#"if(proto == 6, "TCP", if(proto == 17, "UDP", proto)) as protocol"#));
+    assert!(query.contains("| sort @timestamp desc\n| limit 1000\n"));
+}
+
+#[test]
 fn every_function_gets_the_settings_its_code_reads_at_cold_start() {
     let template = Template::load();
     let resolver = resolver();
@@ -234,7 +280,7 @@ fn every_path_that_may_have_created_flow_logs_reaches_stop_recording() {
 fn the_wait_times_out_after_the_recording_time_read_from_the_state() {
     let states = states();
     let wait = &states["WaitForAlarmOrTimeout"];
-    assert_eq!(wait["Resource"], "arn:aws:states:::lambda:invoke.waitForTaskToken");
+    assert_eq!(wait["Resource"], "arn:${Partition}:states:::lambda:invoke.waitForTaskToken");
     assert_eq!(wait["TimeoutSecondsPath"], "$.start.recording.timeoutSeconds");
     assert_eq!(wait["Parameters"]["Payload"]["taskToken.$"], "$$.Task.Token");
     // The path points where StartRecording's output puts the recording time
@@ -270,12 +316,55 @@ fn transient_errors_are_retried_with_backoff_in_every_task() {
     }
 }
 
+/// The longest a Task state can take with every retry its Retry allows, each attempt running
+/// to its function's timeout: attempts x timeout + the backoff delays between them.
+fn worst_task_seconds(state: &Value, function_timeout: u64) -> u64 {
+    let retries = state["Retry"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let mut total = function_timeout;
+    for retry in retries {
+        let attempts = retry["MaxAttempts"].as_u64().unwrap_or(3);
+        let mut delay = retry["IntervalSeconds"].as_f64().unwrap_or(1.0);
+        let rate = retry["BackoffRate"].as_f64().unwrap_or(2.0);
+        let cap = retry["MaxDelaySeconds"].as_f64().unwrap_or(f64::MAX);
+        for _ in 0..attempts {
+            total += delay.min(cap).ceil() as u64 + function_timeout;
+            delay *= rate;
+        }
+    }
+    total
+}
+
 #[test]
-fn the_whole_execution_outlasts_the_longest_recording_with_room_to_stop_and_notify() {
+fn the_whole_execution_outlasts_the_longest_legitimate_run() {
     let template = Template::load();
-    let longest =
-        template.root["Parameters"]["RecordingTime"]["MaxValue"].as_u64().expect("RecordingTime has a MaxValue");
+    let max = |name: &str| {
+        template.root["Parameters"][name]["MaxValue"].as_u64().unwrap_or_else(|| panic!("{name} has no MaxValue"))
+    };
+    let timeout_of = |state: &Value| {
+        let placeholder = state["Resource"]
+            .as_str()
+            .filter(|r| r.starts_with("${"))
+            .or(state["Parameters"]["FunctionName"].as_str())
+            .expect("a function");
+        let key = placeholder.trim_start_matches("${").trim_end_matches('}');
+        let substitution =
+            &template.resource("RecorderStateMachine")["Properties"]["DefinitionSubstitutions"][key];
+        let serde_yaml::Value::Tagged(get_att) = substitution else { panic!("{key} is not a !GetAtt") };
+        let id = get_att.value.as_str().unwrap().trim_end_matches(".Arn");
+        template.resource(id)["Properties"]["Timeout"]
+            .as_u64()
+            .or(template.root["Globals"]["Function"]["Timeout"].as_u64())
+            .unwrap()
+    };
+    let states = states();
+    let tasks: u64 = ["StartRecording", "WaitForAlarmOrTimeout", "StopRecording", "Notify"]
+        .iter()
+        .map(|name| worst_task_seconds(&states[*name], timeout_of(&states[*name])))
+        .sum();
+    // The wait itself ends at RecordingTime; the report waits ReportDelaySeconds for delivery.
+    let longest = tasks + max("RecordingTime") + max("ReportDelaySeconds");
     let timeout = asl()["TimeoutSeconds"].as_u64().expect("a whole-execution TimeoutSeconds");
-    // Stop retries for up to ~6 minutes and Notify ~15 s: an hour of room is plenty.
-    assert!(timeout >= longest + 3600, "TimeoutSeconds {timeout} vs RecordingTime up to {longest}");
+    assert!(timeout >= longest, "TimeoutSeconds {timeout} is less than the longest legitimate run, {longest} s");
+    // and not so much more that a stuck execution lingers for days
+    assert!(timeout <= longest + 3600, "TimeoutSeconds {timeout} vs {longest} s");
 }

@@ -86,7 +86,7 @@ async fn an_alarm_turns_flow_logs_on_for_the_nat_gateway_interface() {
     let exec = execution();
     // When its alarm fires
     let output = start(&world, 0, "ALARM", T0, &exec).await;
-    // Then one flow log records that interface, as DESIGN.md specifies
+    // Then one flow log records that interface, as docs/DESIGN.md specifies
     let recording = recording(&output);
     assert_eq!(recording.nat_gateway_id, world.nat_gateway_id);
     assert_eq!(recording.network_interface_ids, vec![world.network_interface_id.clone()]);

@@ -5,11 +5,10 @@ use recorder_tests::template::{read_repo_file, Template};
 use serde_yaml::Value;
 
 /// Actions AWS offers no narrower resource for; each use of `*` must say so in a comment.
-const NO_RESOURCE_LEVEL: [&str; 6] = [
+const NO_RESOURCE_LEVEL: [&str; 5] = [
     "ec2:DescribeNatGateways",
     "ec2:DescribeFlowLogs",
     "logs:DescribeLogGroups",
-    "logs:GetQueryResults",
     "logs:StopQuery",
     "states:SendTaskSuccess",
 ];

@@ -1,5 +1,5 @@
 //! The `VpcFlowLogsRecorder-NatGatewayAlarms` template macro: it adds one CloudWatch alarm per
-//! NAT Gateway named in the `NatGatewayIDs` parameter, as DESIGN.md describes the alarm.
+//! NAT Gateway named in the `NatGatewayIDs` parameter, as docs/DESIGN.md ("The alarms") describes it.
 //!
 //! Everything here is a pure function of the macro request; the Lambda binary adds only the
 //! EC2 lookup behind `NatGatewayIDs = all`.
@@ -117,16 +117,59 @@ pub fn parse_selection(value: Option<&Value>) -> Result<Selection, String> {
     Ok(Selection::Ids(ids))
 }
 
-/// CloudWatch accepts 10 and 30 (high resolution) or a positive multiple of 60.
+/// NAT Gateway metrics are 1-minute metrics (VPC User Guide, "Monitor NAT gateways using Amazon
+/// CloudWatch"): a period must be a positive multiple of 60. PutMetricAlarm's 10, 20 and 30 are
+/// for high-resolution metrics; on these the alarm would lapse into INSUFFICIENT_DATA.
 pub fn check_sampling_period(value: Option<&Value>) -> Result<u32, String> {
     let raw = value.and_then(text).ok_or("the template has no SamplingPeriod parameter value")?;
     match raw.trim().parse::<u32>() {
-        Ok(period @ (10 | 30)) => Ok(period),
         Ok(period) if period > 0 && period % 60 == 0 => Ok(period),
         _ => Err(format!(
-            "SamplingPeriod: {raw:?} is not a period CloudWatch accepts; expected 10, 30 or a multiple of 60"
+            "SamplingPeriod: {raw:?} is not a period NAT Gateway metrics have; expected a positive multiple of 60 \
+             (they are 1-minute metrics)"
         )),
     }
+}
+
+fn whole_number(name: &str, value: Option<&Value>) -> Result<u32, String> {
+    let raw = value.and_then(text).ok_or_else(|| format!("the template has no {name} parameter value"))?;
+    raw.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{name}: {raw:?} is not a whole number of periods from 1 up"))
+}
+
+/// The longest an alarm may look back (PutMetricAlarm): a day when the period is under an hour,
+/// a week otherwise.
+pub fn max_evaluation_seconds(period: u32) -> u64 {
+    if period < 3600 {
+        86_400
+    } else {
+        604_800
+    }
+}
+
+/// The combinations PutMetricAlarm rejects, caught before anything is created.
+pub fn check_evaluation(parameters: &Map<String, Value>, period: u32) -> Result<(), String> {
+    let evaluation = whole_number("EvaluationPeriods", parameters.get("EvaluationPeriods"))?;
+    let datapoints = whole_number("DatapointsToAlarm", parameters.get("DatapointsToAlarm"))?;
+    if datapoints > evaluation {
+        return Err(format!(
+            "DatapointsToAlarm {datapoints} is more than EvaluationPeriods {evaluation}; CloudWatch needs \
+             DatapointsToAlarm at most EvaluationPeriods"
+        ));
+    }
+    let span = u64::from(period) * u64::from(evaluation);
+    let limit = max_evaluation_seconds(period);
+    if span > limit {
+        let which = if period < 3600 { "a day, for periods under an hour" } else { "a week" };
+        return Err(format!(
+            "SamplingPeriod {period} x EvaluationPeriods {evaluation} = {span} s; CloudWatch evaluates at most \
+             {limit} s ({which})"
+        ));
+    }
+    Ok(())
 }
 
 fn parse_mode(mode: Option<&Value>, band_width: Option<&Value>) -> Result<AlarmMode, String> {
@@ -147,7 +190,8 @@ fn parse_mode(mode: Option<&Value>, band_width: Option<&Value>) -> Result<AlarmM
 /// Reads and validates everything the macro needs from the parameter values.
 pub fn settings(parameters: &Map<String, Value>) -> Result<Settings, String> {
     let selection = parse_selection(parameters.get("NatGatewayIDs"))?;
-    check_sampling_period(parameters.get("SamplingPeriod"))?;
+    let period = check_sampling_period(parameters.get("SamplingPeriod"))?;
+    check_evaluation(parameters, period)?;
     let mode = parse_mode(parameters.get("AlarmMode"), parameters.get("AnomalyBandWidth"))?;
     Ok(Settings { selection, mode })
 }
@@ -175,7 +219,7 @@ fn bytes_metric(id: &str, metric_name: &str, nat_gateway_id: &str) -> Value {
     })
 }
 
-/// One NAT Gateway's alarm, as DESIGN.md describes it.
+/// One NAT Gateway's alarm, as docs/DESIGN.md ("The alarms") describes it.
 pub fn alarm(nat_gateway_id: &str, mode: &AlarmMode) -> Value {
     let mut metrics = vec![
         json!({"Id": "total", "Label": "BytesProcessed", "Expression": "bytesFromSource + bytesFromDestination", "ReturnData": true}),

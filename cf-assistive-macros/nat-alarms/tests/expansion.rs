@@ -20,7 +20,13 @@ fn fragment() -> Value {
     })
 }
 
-fn request(parameters: Value) -> MacroRequest {
+fn request(mut parameters: Value) -> MacroRequest {
+    // CloudFormation passes every parameter, defaults included
+    for (name, default) in [("EvaluationPeriods", "3"), ("DatapointsToAlarm", "1")] {
+        if parameters.get(name).is_none() {
+            parameters[name] = default.into();
+        }
+    }
     serde_json::from_value(json!({
         "region": "us-east-1",
         "accountId": "123456789012",
@@ -116,18 +122,57 @@ async fn a_malformed_id_is_named() {
 }
 
 #[tokio::test]
-async fn a_sampling_period_cloudwatch_rejects_is_named() {
-    for bad in ["45", "0", "90", "sixty"] {
+async fn a_sampling_period_nat_gateway_metrics_do_not_have_is_named() {
+    for bad in ["10", "30", "45", "0", "90", "sixty"] {
         let response = expand(json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": bad})).await;
         assert_eq!(
             failure(&response),
             format!(
-                "SamplingPeriod: \"{bad}\" is not a period CloudWatch accepts; expected 10, 30 or a multiple of 60"
+                "SamplingPeriod: \"{bad}\" is not a period NAT Gateway metrics have; expected a positive multiple of 60 \
+                 (they are 1-minute metrics)"
             )
         );
     }
-    for good in ["10", "30", "60", "120", "3600"] {
+    for good in ["60", "120", "3600"] {
         assert_eq!(expand(json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": good})).await.status, "success");
+    }
+}
+
+#[tokio::test]
+async fn combinations_put_metric_alarm_rejects_are_named() {
+    let cases = [
+        (
+            ("60", "3", "5"),
+            "DatapointsToAlarm 5 is more than EvaluationPeriods 3; CloudWatch needs DatapointsToAlarm at most \
+             EvaluationPeriods",
+        ),
+        (
+            ("600", "145", "1"),
+            "SamplingPeriod 600 x EvaluationPeriods 145 = 87000 s; CloudWatch evaluates at most 86400 s (a day, for \
+             periods under an hour)",
+        ),
+        (
+            ("3600", "169", "1"),
+            "SamplingPeriod 3600 x EvaluationPeriods 169 = 608400 s; CloudWatch evaluates at most 604800 s (a week)",
+        ),
+        (("60", "0", "1"), "EvaluationPeriods: \"0\" is not a whole number of periods from 1 up"),
+        (("60", "3", "x"), "DatapointsToAlarm: \"x\" is not a whole number of periods from 1 up"),
+    ];
+    for ((period, evaluation, datapoints), message) in cases {
+        let response = expand(json!({
+            "NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": period,
+            "EvaluationPeriods": evaluation, "DatapointsToAlarm": datapoints
+        }))
+        .await;
+        assert_eq!(failure(&response), message);
+    }
+    // The limits themselves are allowed
+    for (period, evaluation) in [("600", "144"), ("3600", "168"), ("60", "1440")] {
+        let response = expand(json!({
+            "NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": period, "EvaluationPeriods": evaluation
+        }))
+        .await;
+        assert_eq!(response.status, "success", "{period} x {evaluation}: {response:?}");
     }
 }
 

@@ -281,7 +281,7 @@ pub fn describe(analysis: &Analysis) -> String {
         human_bytes(analysis.in_bytes)
     ));
     text.push_str(&format!(
-        "Records     {} flow records (each connection is recorded on both sides of the NAT; every byte is counted once)\n",
+        "Records     {} flow records (both sides of the NAT: each byte counted once)\n",
         analysis.records
     ));
     if analysis.rejected_records > 0 {
@@ -346,23 +346,7 @@ pub fn headline(analysis: &Analysis) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_fixtures::fixture;
-
-    /// Rows from a fixture shaped like GetQueryResults' `results`.
-    fn rows(name: &str) -> Vec<Row> {
-        fixture(name)["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|row| {
-                row.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|f| (f["field"].as_str().unwrap().to_owned(), f["value"].as_str().unwrap().to_owned()))
-                    .collect()
-            })
-            .collect()
-    }
+    use crate::test_fixtures::query_rows as rows;
 
     const NAT: &str = "10.0.0.220";
     const MIB: u64 = 1024 * 1024;

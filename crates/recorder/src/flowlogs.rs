@@ -9,7 +9,7 @@ use aws_sdk_ec2::Client;
 
 use crate::error::{RecorderError, Result};
 
-/// The record format, in the order the saved Logs Insights query parses it (DESIGN.md).
+/// The record format, in the order the saved queries parse it (docs/DESIGN.md, "Flow log record format").
 pub const LOG_FORMAT: &str = "${action} ${flow-direction} ${traffic-path} ${srcaddr} ${srcport} ${dstaddr} \
 ${dstport} ${protocol} ${bytes} ${type} ${pkt-srcaddr} ${pkt-src-aws-service} ${pkt-dstaddr} ${pkt-dst-aws-service}";
 

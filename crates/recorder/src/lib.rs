@@ -45,4 +45,20 @@ pub(crate) mod test_fixtures {
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"));
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
     }
+
+    /// The rows of a fixture shaped like GetQueryResults' `results`.
+    pub fn query_rows(name: &str) -> Vec<crate::analysis::Row> {
+        fixture(name)["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                row.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| (f["field"].as_str().unwrap().to_owned(), f["value"].as_str().unwrap().to_owned()))
+                    .collect()
+            })
+            .collect()
+    }
 }

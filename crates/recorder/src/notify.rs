@@ -440,4 +440,35 @@ mod tests {
         assert!(why.len() < 12 + VALUE_LIMIT + 4, "{}", why.len());
         assert!(!email.body.chars().any(|c| c.is_control() && c != '\n'), "{:?}", email.body);
     }
+
+    #[test]
+    fn the_readmes_example_is_the_email_of_the_nat_legs_fixture() {
+        // Given the recording the fixture's records came from
+        let recording = Recording {
+            network_interface_ids: vec!["eni-0a1b2c3d4e5f67890".into()],
+            log_group_name: "/vpc-flowlogs-recorder/nat-recorder".into(),
+            ..recording()
+        };
+        let stop = StopOutput { deleted_flow_log_ids: vec!["fl-0123456789abcdef0".into()], ..stop(Ending::AlarmOk) };
+        let rows = crate::test_fixtures::query_rows("insights/nat-legs.json");
+        let analysis = crate::analysis::analyse(&rows, &["10.0.0.220".to_owned()], 0.045);
+        let report = Report {
+            recording: Some(&recording),
+            stop: Some(&stop),
+            stop_failure: None,
+            nat_gateway_id: "nat-0123456789abcdef0",
+            analysis: Some(&analysis),
+        };
+        let context = ReportContext {
+            region: "us-east-1",
+            log_group_name: "/vpc-flowlogs-recorder/nat-recorder",
+            query_name: "nat-recorder/Serverless Auto VPC Flow Log Recorder",
+        };
+        let email = compose(&report, &context);
+        // Then the README shows exactly that email
+        let expected = format!("Subject: {}\n\n{}", email.subject, email.body);
+        let readme = std::fs::read_to_string(format!("{}/../../README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let shown = readme.split("```text\nSubject: ").nth(1).and_then(|rest| rest.split("```").next());
+        assert_eq!(shown.map(|s| format!("Subject: {s}")), Some(expected.clone()), "README's example should be:\n{expected}");
+    }
 }
