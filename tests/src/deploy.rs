@@ -97,8 +97,10 @@ impl World {
         for (id, name) in &functions {
             resources.insert(format!("{id}.Arn"), format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"));
         }
-        // The report waits for delivery (300 s by default): tests that want the wait ask for it.
+        // The report waits for delivery and a recording lasts a minimum (minutes by default): tests
+        // that want either ask for it.
         resources.insert("ReportDelaySeconds".into(), "0".into());
+        resources.insert("MinRecordingSeconds".into(), "0".into());
         for (name, value) in parameters {
             assert!(!template.root["Parameters"][*name].is_null(), "the template has no parameter {name} to override");
             resources.insert(name.to_string(), value.to_string());

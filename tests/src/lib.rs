@@ -252,6 +252,7 @@ impl World {
             recording_time_seconds: 900,
             max_recordings,
             report_delay_seconds: 0,
+            min_recording_seconds: 0,
             notify_limit_reached: false,
         }
     }

@@ -76,8 +76,21 @@ fn the_recorder_query_shows_the_original_columns_and_words() {
     assert_eq!(
         columns,
         [
-            "@timestamp", "action", "flowDirection", "trafficPath", "srcAddr", "srcPort", "dstAddr", "dstPort",
-            "protocol", "bytes", "type", "pkt_srcaddr", "SrcService", "pkt_dstaddr", "DstService"
+            "@timestamp",
+            "action",
+            "flowDirection",
+            "trafficPath",
+            "srcAddr",
+            "srcPort",
+            "dstAddr",
+            "dstPort",
+            "protocol",
+            "bytes",
+            "type",
+            "pkt_srcaddr",
+            "SrcService",
+            "pkt_dstaddr",
+            "DstService"
         ]
     );
     // traffic-path's documented words (VPC User Guide, "Flow log records", traffic-path)
@@ -263,11 +276,18 @@ fn every_path_that_may_have_created_flow_logs_reaches_stop_recording() {
         );
         assert!(catches.iter().all(|(_, next)| next == "StopRecording"), "{name}: {catches:?}");
     }
-    assert_eq!(states["WaitForAlarmOrTimeout"]["Next"], "StopRecording");
+    // An OK goes through the minimum recording time; a timeout or an error straight to the stop
+    assert_eq!(states["WaitForAlarmOrTimeout"]["Next"], "RecordAtLeast");
+    assert_eq!(states["RecordAtLeast"]["Type"], "Wait");
+    assert_eq!(states["RecordAtLeast"]["TimestampPath"], "$.start.recording.recordAtLeastUntil");
+    assert_eq!(states["RecordAtLeast"]["Next"], "StopRecording");
     assert_eq!(catch_targets(&states["WaitForAlarmOrTimeout"])[0].0, vec!["States.Timeout".to_owned()]);
-    // StopRecording leads to Notify whether it succeeds or not (through the delivery wait)
-    assert_eq!(states["StopRecording"]["Next"], "Analyse?");
+    // StopRecording leads to Notify whether it succeeds or not; Notify may ask to wait for delivery
+    assert_eq!(states["StopRecording"]["Next"], "Notify");
     assert!(catch_targets(&states["StopRecording"]).iter().all(|(_, next)| next == "Notify"));
+    assert_eq!(states["Notify"]["Next"], "Sent?");
+    assert_eq!(states["Sent?"]["Choices"][0]["Next"], "WaitForDelivery");
+    assert_eq!(states["WaitForDelivery"]["SecondsPath"], "$.notify.retryInSeconds");
     assert_eq!(states["WaitForDelivery"]["Next"], "Notify");
     // The only ways around StopRecording are skips, taken before anything was created
     let skip_targets: Vec<&str> =
@@ -295,6 +315,7 @@ fn the_wait_times_out_after_the_recording_time_read_from_the_state() {
             log_group_name: "g".into(),
             started_at: "t".into(),
             timeout_seconds: 900,
+            record_at_least_until: "t".into(),
             report_delay_seconds: 300,
         }
     }).unwrap()});
@@ -347,8 +368,7 @@ fn the_whole_execution_outlasts_the_longest_legitimate_run() {
             .or(state["Parameters"]["FunctionName"].as_str())
             .expect("a function");
         let key = placeholder.trim_start_matches("${").trim_end_matches('}');
-        let substitution =
-            &template.resource("RecorderStateMachine")["Properties"]["DefinitionSubstitutions"][key];
+        let substitution = &template.resource("RecorderStateMachine")["Properties"]["DefinitionSubstitutions"][key];
         let serde_yaml::Value::Tagged(get_att) = substitution else { panic!("{key} is not a !GetAtt") };
         let id = get_att.value.as_str().unwrap().trim_end_matches(".Arn");
         template.resource(id)["Properties"]["Timeout"]

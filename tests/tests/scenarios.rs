@@ -12,6 +12,19 @@ const T0: i64 = 1_715_681_700_123;
 const MINUTE: i64 = 60_000;
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// The states of a recording that ends with an OK and reports at once.
+const HAPPY_PATH: [&str; 9] = [
+    "StartRecording",
+    "Skipped?",
+    "WaitForAlarmOrTimeout",
+    "RecordAtLeast",
+    "StopRecording",
+    "Notify",
+    "Sent?",
+    "Outcome?",
+    "Done",
+];
+
 async fn deployed(parameters: &[(&str, &str)]) -> Deployment {
     World::new().await.deploy(parameters).await
 }
@@ -43,20 +56,7 @@ async fn alarm_then_ok_records_while_waiting_and_cleans_up_after() {
     assert_eq!(emails.len(), 1, "{emails:?}");
     assert!(emails[0].subject.contains("alarm back to OK"), "{}", emails[0].subject);
     assert!(emails[0].body.contains(&d.world.network_interface_id), "{}", emails[0].body);
-    assert_eq!(
-        d.states_entered(&exec).await,
-        [
-            "StartRecording",
-            "Skipped?",
-            "WaitForAlarmOrTimeout",
-            "StopRecording",
-            "Analyse?",
-            "Delay?",
-            "Notify",
-            "Outcome?",
-            "Done"
-        ]
-    );
+    assert_eq!(d.states_entered(&exec).await, HAPPY_PATH);
 }
 
 #[tokio::test]
@@ -188,7 +188,7 @@ async fn a_failed_flow_log_creation_leaves_nothing_and_says_so() {
     assert_eq!(done.error.as_deref(), Some("RecordingFailed"));
     assert_eq!(
         d.states_entered(&exec).await,
-        ["StartRecording", "StopRecording", "Analyse?", "Notify", "Outcome?", "RecordingFailed"]
+        ["StartRecording", "StopRecording", "Notify", "Sent?", "Outcome?", "RecordingFailed"]
     );
     assert!(d.flow_logs().await.is_empty());
     assert_eq!(d.slot().await.unwrap().active_execution, None);
@@ -218,36 +218,91 @@ async fn an_alarm_this_stack_does_not_own_is_ignored() {
 }
 
 #[tokio::test]
-async fn the_report_waits_for_delivery_then_analyses_the_recorded_window() {
-    let d = deployed(&[("ReportDelaySeconds", "1")]).await;
+async fn the_report_waits_for_the_last_records_at_most_report_delay_seconds_and_says_so() {
+    let d = deployed(&[("ReportDelaySeconds", "2")]).await;
     let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
     d.waiting(&exec).await;
     assert_eq!(resolve(&d, T0 + MINUTE)["outcome"], "resumed");
     let done = d.finished(&exec, LIMIT).await;
     assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
-    assert_eq!(
-        d.states_entered(&exec).await,
-        [
-            "StartRecording",
-            "Skipped?",
-            "WaitForAlarmOrTimeout",
-            "StopRecording",
-            "Analyse?",
-            "Delay?",
-            "WaitForDelivery",
-            "Notify",
-            "Outcome?",
-            "Done"
-        ]
-    );
-    // moto's Logs Insights returns no rows for parse and stats: the email says so, and goes
+    // No record ever arrives: Notify asks to wait, once or more, until the delay is over
+    let entered = d.states_entered(&exec).await;
+    let waits = entered.iter().filter(|s| *s == "WaitForDelivery").count();
+    assert!(waits >= 1, "{entered:?}");
+    assert_eq!(entered.iter().filter(|s| *s == "Notify").count(), waits + 1, "{entered:?}");
+    assert_eq!(entered.last().map(String::as_str), Some("Done"));
     let emails = d.emails().await;
     assert_eq!(emails.len(), 1, "{emails:?}");
+    assert!(
+        emails[0].body.contains("Window      records may still be arriving: none yet, the recording stopped at "),
+        "{}",
+        emails[0].body
+    );
+    // moto's Logs Insights returns no rows for parse and stats: the email says so, and goes
     assert!(
         emails[0].body.contains("No flow records reached the log group for this window yet."),
         "{}",
         emails[0].body
     );
+}
+
+#[tokio::test]
+async fn the_report_goes_as_soon_as_the_last_records_have_arrived() {
+    let d = deployed(&[("ReportDelaySeconds", "600")]).await;
+    let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    d.waiting(&exec).await;
+    // A record of the interface's stream arrives, stamped now (as VPC Flow Logs would write it)
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&d.world.sdk);
+    let stream = recorder::recording::log_stream_of(&d.world.network_interface_id);
+    logs.create_log_stream().log_group_name(&d.world.log_group_name).log_stream_name(&stream).send().await.unwrap();
+    let record = aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+        .timestamp(chrono::Utc::now().timestamp_millis())
+        .message("ACCEPT ingress - 10.0.1.25 443 10.0.0.220 51000 6 1200 IPv4 10.0.1.25 - 52.216.1.10 S3")
+        .build()
+        .unwrap();
+    logs.put_log_events()
+        .log_group_name(&d.world.log_group_name)
+        .log_stream_name(&stream)
+        .log_events(record)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resolve(&d, T0 + MINUTE)["outcome"], "resumed");
+    // The report does not wait the 600 s
+    let done = d.finished(&exec, Duration::from_secs(20)).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+    assert_eq!(d.states_entered(&exec).await, HAPPY_PATH);
+    let emails = d.emails().await;
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    assert!(emails[0].body.contains("Window      records reached the stop at "), "{}", emails[0].body);
+}
+
+#[tokio::test]
+async fn an_early_ok_ends_the_recording_at_the_minimum_not_at_the_ok_nor_the_time_limit() {
+    let d = deployed(&[("MinRecordingSeconds", "5"), ("RecordingTime", "120")]).await;
+    let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    d.waiting(&exec).await;
+    // The spike ends at once: the OK comes seconds after the ALARM
+    let ok_at = std::time::Instant::now();
+    assert_eq!(resolve(&d, T0 + MINUTE)["outcome"], "resumed");
+    // Still recording a moment after the OK
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(d.status(&exec).await.status, ExecutionStatus::Running);
+    assert_eq!(d.flow_logs().await.len(), 1, "the flow log runs until the minimum");
+    // It ends at the minimum: well before RecordingTime
+    let done = d.finished(&exec, Duration::from_secs(30)).await;
+    let ended_after_ok = ok_at.elapsed();
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+    assert_eq!(done.output["stop"]["ending"], "alarm-ok");
+    let started =
+        chrono::DateTime::parse_from_rfc3339(done.output["start"]["recording"]["startedAt"].as_str().unwrap()).unwrap();
+    let stopped = chrono::DateTime::parse_from_rfc3339(done.output["stop"]["stoppedAt"].as_str().unwrap()).unwrap();
+    let recorded = (stopped - started).num_seconds();
+    assert!((5..60).contains(&recorded), "recorded {recorded} s; the minimum is 5, the limit 120");
+    assert!(ended_after_ok < Duration::from_secs(30), "{ended_after_ok:?}");
+    assert_eq!(d.states_entered(&exec).await, HAPPY_PATH);
+    assert!(d.flow_logs().await.is_empty());
+    eprintln!("early OK: recorded {recorded} s (minimum 5 s, limit 120 s); ended {ended_after_ok:?} after the OK");
 }
 
 #[tokio::test]
@@ -261,7 +316,7 @@ async fn a_spike_skipped_for_the_limit_is_emailed_when_asked() {
     let second = d.start(&d.world.alarm_event("ALARM", T0 + 10 * MINUTE)).await;
     let done = d.finished(&second, LIMIT).await;
     assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
-    assert_eq!(d.states_entered(&second).await, ["StartRecording", "Skipped?", "Notify", "Outcome?", "Done"]);
+    assert_eq!(d.states_entered(&second).await, ["StartRecording", "Skipped?", "Notify", "Sent?", "Outcome?", "Done"]);
     let emails = d.emails().await;
     assert_eq!(emails.len(), 1, "{emails:?}");
     assert_eq!(emails[0].subject, format!("NAT Gateway {}: spike NOT recorded", d.world.nat_gateway_id));

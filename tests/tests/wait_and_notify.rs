@@ -207,14 +207,16 @@ async fn the_report_reaches_a_subscriber_of_the_topic() {
     let state: WorkflowState = serde_json::from_value(state).unwrap();
     let insights = recorder::insights::Insights::from_sdk_config(&world.sdk, Duration::from_millis(200), 25);
     let mailer = Mailer::from_sdk_config(&world.sdk, &topic_arn);
-    let sent =
-        steps::notify(&config, &mailer, &insights, StateInput { state, execution_arn: None }).await.expect("Notify");
+    let sent = steps::notify(&config, &mailer, &insights, StateInput { state, execution_arn: None }, recorder::now())
+        .await
+        .expect("Notify");
+    let steps::NotifyOutput::Sent { subject, .. } = sent else { panic!("the report waited: {sent:?}") };
 
     // Then the subscriber receives the email with its subject and body
     let received = sqs.receive_message().queue_url(&queue_url).wait_time_seconds(5).send().await.unwrap();
     let envelope: Value = serde_json::from_str(received.messages()[0].body().unwrap()).unwrap();
-    assert_eq!(envelope["Subject"], sent.subject.as_str());
-    assert!(sent.subject.starts_with(&format!("NAT Gateway {}: recorded", world.nat_gateway_id)), "{}", sent.subject);
+    assert_eq!(envelope["Subject"], subject.as_str());
+    assert!(subject.starts_with(&format!("NAT Gateway {}: recorded", world.nat_gateway_id)), "{subject}");
     let body = envelope["Message"].as_str().unwrap();
     assert!(body.contains("Why         the alarm returned to OK"), "{body}");
     assert!(body.contains(&format!("Log group   {}", world.log_group_name)), "{body}");

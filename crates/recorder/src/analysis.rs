@@ -103,6 +103,8 @@ pub struct Analysis {
     pub talkers: Vec<Talker>,
     /// Logs Insights returned [`MAX_ROWS`]: smaller address pairs were left out.
     pub truncated: bool,
+    /// RFC 3339: the newest record of the window.
+    pub latest_record_at: Option<String>,
     pub price_per_gb: f64,
 }
 
@@ -134,6 +136,12 @@ fn number(row: &Row, name: &str) -> Result<u64, String> {
         .filter(|n| n.is_finite() && *n >= 0.0)
         .map(|n| n.round() as u64)
         .ok_or_else(|| format!("{name} is {text:?}, expected a number of bytes"))
+}
+
+/// Logs Insights writes times as `2024-05-14 10:27:31.000` (UTC); RFC 3339 back.
+fn insights_time(text: &str) -> Option<String> {
+    let time = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").ok()?;
+    Some(time.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 fn service(value: Option<&str>) -> Option<String> {
@@ -192,6 +200,7 @@ pub fn analyse(rows: &[Row], nat_addresses: &[String], price_per_gb: f64) -> Res
         services: Vec::new(),
         talkers: Vec::new(),
         truncated: rows.len() >= MAX_ROWS,
+        latest_record_at: None,
         price_per_gb,
     };
     let mut by_service: BTreeMap<String, u64> = BTreeMap::new();
@@ -199,6 +208,9 @@ pub fn analyse(rows: &[Row], nat_addresses: &[String], price_per_gb: f64) -> Res
     for row in rows {
         let (bytes, records) = (number(row, "totalBytes")?, number(row, "records")?);
         analysis.records += records;
+        if let Some(at) = field(row, "lastRecordAt").and_then(insights_time) {
+            analysis.latest_record_at = analysis.latest_record_at.take().max(Some(at));
+        }
         let (instance, remote, service, outbound) = match leg(row, &nat)? {
             Leg::Rejected => {
                 analysis.rejected_records += records;
@@ -376,6 +388,7 @@ mod tests {
         assert_eq!(a.records, 880 + 180 + 180 + 100);
         assert_eq!((a.rejected_records, a.rejected_bytes), (100, 6_000));
         assert!(!a.truncated);
+        assert_eq!(a.latest_record_at.as_deref(), Some("2024-05-14T10:27:31Z"));
     }
 
     #[test]

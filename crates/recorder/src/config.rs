@@ -53,9 +53,11 @@ pub struct StartConfig {
     pub recording_time_seconds: u32,
     /// Recordings allowed per NAT Gateway; 0 means no limit.
     pub max_recordings: u32,
-    /// Seconds the workflow waits after stopping, for records to reach the log group, before
-    /// it analyses them; 0 skips the wait.
+    /// The longest the report waits after the stop for records to reach the log group; 0 sends
+    /// it at once.
     pub report_delay_seconds: u32,
+    /// An OK that comes sooner is kept, and ends the recording once this much has been recorded.
+    pub min_recording_seconds: u32,
     /// Whether an alarm skipped because NumOfRecordings was reached is emailed.
     pub notify_limit_reached: bool,
 }
@@ -78,6 +80,7 @@ impl StartConfig {
             recording_time_seconds,
             max_recordings: whole_number(&env, "NUM_OF_RECORDINGS")?,
             report_delay_seconds: whole_number(&env, "REPORT_DELAY_SECONDS")?,
+            min_recording_seconds: whole_number(&env, "MIN_RECORDING_SECONDS")?,
             notify_limit_reached: flag(&env, "NOTIFY_WHEN_LIMIT_REACHED")?,
         })
     }
@@ -163,6 +166,7 @@ mod tests {
         ("RECORDING_TIME_SECONDS", "900"),
         ("NUM_OF_RECORDINGS", "0"),
         ("REPORT_DELAY_SECONDS", "300"),
+        ("MIN_RECORDING_SECONDS", "300"),
         ("NOTIFY_WHEN_LIMIT_REACHED", "false"),
     ];
 

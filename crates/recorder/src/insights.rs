@@ -26,6 +26,25 @@ impl Insights {
         Self::new(Client::new(sdk), poll_interval, max_polls)
     }
 
+    /// Whether any record of these streams, stamped `since_ms` or later, is in the log group. A
+    /// stream that does not exist yet has none.
+    pub async fn has_records_since(&self, log_group: &str, streams: &[String], since_ms: i64) -> Result<bool> {
+        let result = self
+            .client
+            .filter_log_events()
+            .log_group_name(log_group)
+            .set_log_stream_names(Some(streams.to_vec()))
+            .start_time(since_ms)
+            .limit(1)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(!out.events().is_empty()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(false),
+            Err(e) => Err(RecorderError::from_sdk("CloudWatch Logs FilterLogEvents", e)),
+        }
+    }
+
     /// Runs `query` on the log group over `[start_secs, end_secs]` and returns its rows.
     pub async fn query(&self, log_group: &str, query: &str, start_secs: i64, end_secs: i64) -> Result<Vec<Row>> {
         let started = self

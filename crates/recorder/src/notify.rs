@@ -39,6 +39,37 @@ pub struct Report<'a> {
     pub nat_gateway_id: &'a str,
     /// What the recorded window says; `Err` says why it could not be analysed.
     pub analysis: Option<&'a Result<Analysis, String>>,
+    /// Whether the records up to the stop had reached the log group when the report was made.
+    pub delivery: Option<&'a Delivery>,
+}
+
+/// How complete the recorded window was when the report was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// RFC 3339.
+    pub stopped_at: String,
+    /// Records from the recording's last minute had arrived.
+    pub complete: bool,
+}
+
+/// `10:27:34` of an RFC 3339 time.
+fn clock(text: &str) -> String {
+    parse_time(text).map(|t| t.format("%H:%M:%S").to_string()).unwrap_or_else(|| text.to_owned())
+}
+
+/// The email's line on how complete the window is.
+fn window_line(delivery: &Delivery, analysis: Option<&Result<Analysis, String>>) -> String {
+    let latest = analysis.and_then(|a| a.as_ref().ok()).and_then(|a| a.latest_record_at.clone());
+    let stopped = clock(&delivery.stopped_at);
+    match (delivery.complete, latest) {
+        (true, Some(latest)) => format!("records up to {} of a recording that stopped at {stopped}", clock(&latest)),
+        (true, None) => format!("records reached the stop at {stopped}"),
+        (false, Some(latest)) => format!(
+            "records may still be arriving: the latest is from {}, the recording stopped at {stopped}",
+            clock(&latest)
+        ),
+        (false, None) => format!("records may still be arriving: none yet, the recording stopped at {stopped}"),
+    }
 }
 
 fn duration_text(seconds: i64) -> String {
@@ -48,6 +79,11 @@ fn duration_text(seconds: i64) -> String {
         (0, m, s) => format!("{m}m {s:02}s"),
         (h, m, _) => format!("{h}h {m:02}m"),
     }
+}
+
+/// One labelled line, as the body's header lines are.
+fn line_after(body: &mut String, label: &str, value: &str) {
+    body.push_str(&format!("{label:<12}{value}\n"));
 }
 
 fn parse_time(text: &str) -> Option<DateTime<Utc>> {
@@ -131,6 +167,9 @@ pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
         line("Interfaces", &recording.network_interface_ids.join(", "));
         line("Log group", context.log_group_name);
         line("Log streams", &recording.log_streams().join(", "));
+    }
+    if let Some(delivery) = report.delivery {
+        line_after(&mut body, "Window", &window_line(delivery, report.analysis));
     }
     body.push('\n');
     match report.analysis {
@@ -235,6 +274,7 @@ mod tests {
             log_group_name: "/vpc/flowlogs".into(),
             started_at: "2024-05-14T10:15:02Z".into(),
             timeout_seconds: 900,
+            record_at_least_until: "2024-05-14T10:20:02Z".into(),
             report_delay_seconds: 300,
         }
     }
@@ -259,6 +299,7 @@ mod tests {
             stop_failure: None,
             nat_gateway_id: "nat-0123456789abcdef0",
             analysis: None,
+            delivery: None,
         };
         let email = compose(&report, &CONTEXT);
         assert_eq!(email.subject, "NAT Gateway nat-0123456789abcdef0: recorded 12m 32s, alarm back to OK");
@@ -283,6 +324,7 @@ mod tests {
             stop_failure: None,
             nat_gateway_id: "nat-0123456789abcdef0",
             analysis: None,
+            delivery: None,
         };
         let email = compose(&report, &CONTEXT);
         assert!(email.subject.ends_with("recorded 12m 32s, stopped at the time limit"), "{}", email.subject);
@@ -300,6 +342,7 @@ mod tests {
             stop_failure: None,
             nat_gateway_id: "nat-0123456789abcdef0",
             analysis: None,
+            delivery: None,
         };
         let email = compose(&report, &CONTEXT);
         assert_eq!(email.subject, "NAT Gateway nat-0123456789abcdef0: recording FAILED");
@@ -321,6 +364,7 @@ mod tests {
             stop_failure: Some(&failure),
             nat_gateway_id: "nat-0123456789abcdef0",
             analysis: None,
+            delivery: None,
         };
         let email = compose(&report, &CONTEXT);
         assert!(email.subject.contains("FAILED"));
@@ -358,6 +402,7 @@ mod tests {
             stop_failure: None,
             nat_gateway_id: "nat-0123456789abcdef0",
             analysis: Some(&analysis),
+            delivery: None,
         };
         let email = compose(&report, &CONTEXT);
         assert_eq!(
@@ -382,6 +427,7 @@ mod tests {
             stop_failure: None,
             nat_gateway_id: "nat-0123456789abcdef0",
             analysis: Some(&analysis),
+            delivery: None,
         };
         let email = compose(&report, &CONTEXT);
         assert!(
@@ -431,6 +477,7 @@ mod tests {
             stop_failure: None,
             nat_gateway_id: "nat-1\u{7}\n\u{0}",
             analysis: None,
+            delivery: None,
         };
         let email = compose(&report, &CONTEXT);
         assert!(email.body.starts_with("NAT Gateway nat-1\n"), "{}", email.body);
@@ -458,6 +505,7 @@ mod tests {
             stop_failure: None,
             nat_gateway_id: "nat-0123456789abcdef0",
             analysis: Some(&analysis),
+            delivery: Some(&Delivery { stopped_at: stop.stopped_at.clone(), complete: true }),
         };
         let context = ReportContext {
             region: "us-east-1",
@@ -469,6 +517,10 @@ mod tests {
         let expected = format!("Subject: {}\n\n{}", email.subject, email.body);
         let readme = std::fs::read_to_string(format!("{}/../../README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
         let shown = readme.split("```text\nSubject: ").nth(1).and_then(|rest| rest.split("```").next());
-        assert_eq!(shown.map(|s| format!("Subject: {s}")), Some(expected.clone()), "README's example should be:\n{expected}");
+        assert_eq!(
+            shown.map(|s| format!("Subject: {s}")),
+            Some(expected.clone()),
+            "README's example should be:\n{expected}"
+        );
     }
 }

@@ -23,7 +23,10 @@ pub struct Recording {
     pub started_at: String,
     /// The wait's `TimeoutSecondsPath` points here.
     pub timeout_seconds: u32,
-    /// The wait before the report, for records to reach the log group (`SecondsPath`).
+    /// RFC 3339, whole seconds: an OK before this is kept and ends the recording at this time
+    /// (the `RecordAtLeast` state's `TimestampPath`); never later than the time limit.
+    pub record_at_least_until: String,
+    /// The longest the report waits after the stop for records to reach the log group.
     #[serde(default)]
     pub report_delay_seconds: u32,
 }
@@ -392,6 +395,7 @@ mod tests {
             log_group_name: "/flowlogs".into(),
             started_at: "2024-05-14T10:15:02Z".into(),
             timeout_seconds: 900,
+            record_at_least_until: "2024-05-14T10:20:02Z".into(),
             report_delay_seconds: 300,
         }
     }

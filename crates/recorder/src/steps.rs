@@ -15,7 +15,7 @@ use crate::error::{RecorderError, Result};
 use crate::event::AlarmStateChange;
 use crate::flowlogs::{describe_refusals, FlowLogSpec, FlowLogs};
 use crate::insights::Insights;
-use crate::notify::{compose, compose_skip, Mailer, Report, ReportContext};
+use crate::notify::{compose, compose_skip, Delivery, Mailer, Report, ReportContext};
 use crate::recording::{calm_from, spike_from, Claim, Recording, SkipReason, StartOutput, StopOutput, WorkflowState};
 use crate::store::SlotTable;
 use crate::tokens::{Resume, Waiters};
@@ -27,6 +27,15 @@ pub fn decode<T: DeserializeOwned>(step: &str, value: serde_json::Value) -> Resu
 
 fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// When a recording started `now` has lasted MinRecordingSeconds (never past RecordingTime),
+/// rounded up to the whole second the ASL's timestamp carries.
+fn at_least_until(now: DateTime<Utc>, config: &StartConfig) -> DateTime<Utc> {
+    let minimum = config.min_recording_seconds.min(config.recording_time_seconds);
+    let until = now + chrono::Duration::seconds(i64::from(minimum));
+    let whole = until.timestamp() + i64::from(until.timestamp_subsec_nanos() > 0);
+    DateTime::from_timestamp(whole, 0).unwrap_or(until)
 }
 
 /// StartRecording's input: the alarm event and the execution (`$$.Execution.Id`).
@@ -119,6 +128,7 @@ pub async fn start_recording(
             log_group_name: config.log_group_name.clone(),
             started_at,
             timeout_seconds: config.recording_time_seconds,
+            record_at_least_until: rfc3339(at_least_until(now, config)),
             report_delay_seconds: config.report_delay_seconds,
         },
     })
@@ -255,12 +265,51 @@ pub async fn stop_recording(
     Ok(StopOutput { nat_gateway_id: nat, ending, deleted_flow_log_ids: ids, stopped_at: rfc3339(now), released })
 }
 
-/// What the notifier sent.
+/// What the notifier did; the `Sent?` state reads `action`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NotifyOutput {
-    pub message_id: String,
-    pub subject: String,
+#[serde(tag = "action", rename_all = "lowercase")]
+pub enum NotifyOutput {
+    /// The recording's last records have not reached the log group yet: ask again in this long.
+    Wait {
+        #[serde(rename = "retryInSeconds")]
+        retry_in_seconds: u32,
+    },
+    Sent {
+        #[serde(rename = "messageId")]
+        message_id: String,
+        subject: String,
+    },
+}
+
+/// How often the notifier looks for the last records while it waits for them.
+const DELIVERY_POLL_SECS: i64 = 30;
+
+/// Whether the records up to the stop have reached the log group, or the wait for them is over.
+/// `Err(seconds)`: not yet, ask again in that long. Flow logs deliver "in about 5 minutes", best
+/// effort (VPC User Guide, "Flow logs basics"), so the report waits for them, for at most
+/// `report_delay_seconds` after the stop.
+async fn delivery(
+    insights: &Insights,
+    recording: &Recording,
+    stop: &StopOutput,
+    now: DateTime<Utc>,
+) -> std::result::Result<Delivery, u32> {
+    let stopped = DateTime::parse_from_rfc3339(&stop.stopped_at).map(|t| t.with_timezone(&Utc)).unwrap_or(now);
+    let since_ms = (stopped - chrono::Duration::seconds(AGGREGATION_SLACK_SECS)).timestamp_millis();
+    let arrived = match insights.has_records_since(&recording.log_group_name, &recording.log_streams(), since_ms).await
+    {
+        Ok(arrived) => arrived,
+        Err(e) => {
+            warn!(error = %e, "could not look for the last records; treated as not arrived yet");
+            false
+        }
+    };
+    let deadline = stopped + chrono::Duration::seconds(i64::from(recording.report_delay_seconds));
+    if !arrived && now < deadline {
+        let left = (deadline - now).num_seconds().clamp(1, DELIVERY_POLL_SECS);
+        return Err(left as u32);
+    }
+    Ok(Delivery { stopped_at: stop.stopped_at.clone(), complete: arrived })
 }
 
 /// Flow logs aggregate for up to this long before a record is written: the analysis window
@@ -293,6 +342,7 @@ pub async fn notify(
     mailer: &Mailer,
     insights: &Insights,
     input: StateInput,
+    now: DateTime<Utc>,
 ) -> Result<NotifyOutput> {
     let state = input.state;
     let context = ReportContext {
@@ -309,6 +359,16 @@ pub async fn notify(
             .map(|s| s.nat_gateway_id.clone())
             .or_else(|| state.nat_gateway_id().ok())
             .unwrap_or_else(|| "(unknown)".into());
+        let mut delivered = None;
+        if let (Some(recording), Some(stop), None) = (state.recording(), state.stop.as_ref(), &state.failure) {
+            match delivery(insights, recording, stop, now).await {
+                Ok(found) => delivered = Some(found),
+                Err(retry_in_seconds) => {
+                    info!(nat_gateway_id = %nat, retry_in_seconds, "the last records have not arrived yet");
+                    return Ok(NotifyOutput::Wait { retry_in_seconds });
+                }
+            }
+        }
         let analysis = match (state.recording(), state.stop.as_ref()) {
             (Some(recording), Some(stop)) => {
                 let analysis = analyse_recording(insights, recording, stop, config.price_per_gb).await;
@@ -325,10 +385,11 @@ pub async fn notify(
             stop_failure: state.stop_failure.as_ref(),
             nat_gateway_id: &nat,
             analysis: analysis.as_ref(),
+            delivery: delivered.as_ref(),
         };
         compose(&report, &context)
     };
     let message_id = mailer.send(&email).await?;
     info!(subject = %email.subject, "report sent");
-    Ok(NotifyOutput { message_id, subject: email.subject })
+    Ok(NotifyOutput::Sent { message_id, subject: email.subject })
 }

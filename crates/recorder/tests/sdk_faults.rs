@@ -37,6 +37,7 @@ fn start_config() -> StartConfig {
         recording_time_seconds: 900,
         max_recordings: 0,
         report_delay_seconds: 300,
+        min_recording_seconds: 300,
         notify_limit_reached: false,
     }
 }

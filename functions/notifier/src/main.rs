@@ -16,7 +16,7 @@ async fn main() -> Result<(), Error> {
     let insights = Insights::from_sdk_config(&sdk, Duration::from_secs(1), 50);
     run(service_fn(|event: LambdaEvent<serde_json::Value>| async {
         let input: StateInput = steps::decode("Notify", event.payload)?;
-        steps::notify(&config, &mailer, &insights, input).await
+        steps::notify(&config, &mailer, &insights, input, recorder::now()).await
     }))
     .await
 }
