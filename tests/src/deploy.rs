@@ -97,6 +97,10 @@ impl World {
         for (id, name) in &functions {
             resources.insert(format!("{id}.Arn"), format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"));
         }
+        // Named before it exists: the sweep's environment names it.
+        let state_machine_name = unique("recorder");
+        let state_machine_arn = format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{state_machine_name}");
+        resources.insert("RecorderStateMachine".into(), state_machine_arn.clone());
         // The report waits for delivery and a recording lasts a minimum (minutes by default): tests
         // that want either ask for it.
         resources.insert("ReportDelaySeconds".into(), "0".into());
@@ -120,6 +124,10 @@ impl World {
             );
             let mut env = template.function_env(id, &resolver);
             env.insert("AWS_ENDPOINT_URL".into(), local.endpoint.clone());
+            // What the alarms macro writes at deploy time: the NAT Gateways this stack watches
+            if env.contains_key("NAT_GATEWAY_IDS") {
+                env.insert("NAT_GATEWAY_IDS".into(), self.nat_gateway_id.clone());
+            }
             env.insert("RUST_LOG".into(), "info".into());
             let name = functions[id].clone();
             environments.insert(id.to_owned(), env.clone());
@@ -146,9 +154,9 @@ impl World {
             definition = definition.replace(&format!("${{{key}}}"), &template.resolve(value, &resolver));
         }
         let sfn = aws_sdk_sfn::Client::new(&self.sdk);
-        let state_machine_arn = sfn
+        let created = sfn
             .create_state_machine()
-            .name(unique("recorder"))
+            .name(&state_machine_name)
             .definition(definition)
             .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/{}-StateMachineRole", self.stack_name))
             .send()
@@ -156,6 +164,7 @@ impl World {
             .expect("CreateStateMachine")
             .state_machine_arn()
             .to_owned();
+        assert_eq!(created, state_machine_arn, "moto names state machines as AWS does");
         Deployment {
             world: self.clone(),
             local,

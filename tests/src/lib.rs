@@ -245,7 +245,7 @@ impl World {
     pub fn start_config(&self, max_recordings: u32) -> recorder::config::StartConfig {
         recorder::config::StartConfig {
             table_name: self.table_name.clone(),
-            alarm_name_prefix: self.alarm_prefix(),
+            watched: self.watched(),
             stack_name: self.stack_name.clone(),
             log_group_name: self.log_group_name.clone(),
             delivery_role_arn: "arn:aws:iam::123456789012:role/nat-recorder-FlowLogDelivery".into(),
@@ -254,6 +254,22 @@ impl World {
             report_delay_seconds: 0,
             min_recording_seconds: 0,
             notify_limit_reached: false,
+        }
+    }
+
+    /// The settings StopRecording would read from the template's environment.
+    pub fn stop_config(&self) -> recorder::config::StopConfig {
+        recorder::config::StopConfig {
+            table_name: self.table_name.clone(),
+            ownership: self.start_config(0).ownership(),
+        }
+    }
+
+    /// The alarms and NAT Gateway this world's stack watches.
+    pub fn watched(&self) -> recorder::recording::Watched {
+        recorder::recording::Watched {
+            alarm_name_prefix: self.alarm_prefix(),
+            nat_gateway_ids: vec![self.nat_gateway_id.clone()],
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use recorder::config::{NotifierConfig, ResolverConfig, StartConfig, SweepConfig, TableConfig};
+use recorder::config::{NotifierConfig, ResolverConfig, StartConfig, StopConfig, SweepConfig, TableConfig};
 use recorder_tests::deploy::FUNCTIONS;
 use recorder_tests::template::{read_repo_file, repo_file, Resolver, Template};
 use serde_json::Value;
@@ -13,6 +13,7 @@ fn resolver() -> Resolver<'static> {
         ("FlowLogGroup", "/vpc-flowlogs-recorder/nat-recorder"),
         ("FlowLogDeliveryRole.Arn", "arn:aws:iam::123456789012:role/nat-recorder-FlowLogDeliveryRole"),
         ("ReportTopic", "arn:aws:sns:us-east-1:123456789012:nat-recorder-ReportTopic"),
+        ("RecorderStateMachine", "arn:aws:states:us-east-1:123456789012:stateMachine:nat-recorder-recorder"),
     ];
     Resolver {
         stack_name: "nat-recorder",
@@ -118,16 +119,21 @@ fn every_function_gets_the_settings_its_code_reads_at_cold_start() {
     let env_of = |id: &str| {
         let mut env = template.function_env(id, &resolver);
         env.insert("AWS_REGION".into(), "us-east-1".into());
+        // What the alarms macro writes (checked on the expanded template below)
+        if env.contains_key("NAT_GATEWAY_IDS") {
+            env.insert("NAT_GATEWAY_IDS".into(), "nat-0123456789abcdef0".into());
+        }
         move |name: &str| env.get(name).cloned()
     };
     let start = StartConfig::from_env(env_of("AlarmStartFunction")).expect("alarm-start's environment");
     assert_eq!(start.recording_time_seconds, 900);
     assert_eq!(start.max_recordings, 0);
-    assert_eq!(start.alarm_name_prefix, "nat-recorder.NatGatewaySpike.");
+    assert_eq!(start.watched.alarm_name_prefix, "nat-recorder.NatGatewaySpike.");
     TableConfig::from_env(env_of("TokenRegisterFunction")).expect("token-register's environment");
-    TableConfig::from_env(env_of("FlowlogStopFunction")).expect("flowlog-stop's environment");
+    let stop = StopConfig::from_env(env_of("FlowlogStopFunction")).expect("flowlog-stop's environment");
+    assert_eq!(stop.ownership, start.ownership(), "StopRecording recognises what StartRecording creates");
     let resolver_config = ResolverConfig::from_env(env_of("AlarmOkResolverFunction")).expect("resolver's environment");
-    assert_eq!(resolver_config.alarm_name_prefix, start.alarm_name_prefix);
+    assert_eq!(resolver_config.watched, start.watched);
     let notifier = NotifierConfig::from_env(env_of("NotifierFunction")).expect("notifier's environment");
     let sweep = SweepConfig::from_env(env_of("FlowlogSweeperFunction")).expect("sweeper's environment");
     assert_eq!(sweep.max_age, std::time::Duration::from_secs(900 + 900));
@@ -190,6 +196,11 @@ fn the_defaults_expand_into_alarms_on_the_parameters() {
     let expanded = Template::load()
         .expanded(&[("NatGatewayIDs", serde_json::json!(["nat-0123456789abcdef0", "nat-1234abcd"]))])
         .unwrap();
+    // The functions that judge alarm events learn which NAT Gateways are watched
+    for id in ["AlarmStartFunction", "AlarmOkResolverFunction"] {
+        let variables = &expanded["Resources"][id]["Properties"]["Environment"]["Variables"];
+        assert_eq!(variables["NAT_GATEWAY_IDS"], "nat-0123456789abcdef0,nat-1234abcd", "{id}");
+    }
     let properties = &expanded["Resources"]["SpikeAlarm1234abcd"]["Properties"];
     assert_eq!(properties["Threshold"], serde_json::json!({"Ref": "Threshold"}));
     assert_eq!(properties["Metrics"][1]["MetricStat"]["Period"], serde_json::json!({"Ref": "SamplingPeriod"}));

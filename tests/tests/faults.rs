@@ -216,3 +216,50 @@ async fn concurrent_executions_for_one_nat_gateway_make_one_recording() {
     assert_eq!(d.slot().await.unwrap().recordings, 1);
     assert_eq!(d.emails().await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_flow_log_that_only_carries_copies_of_our_tags_survives_the_stop_and_the_sweep() {
+    use aws_sdk_ec2::types::{FlowLogsResourceType, ResourceType, Tag, TagSpecification, TrafficType};
+    use recorder::flowlogs::{TAG_EXECUTION, TAG_NAT_GATEWAY, TAG_STACK};
+    let d = deployed().await;
+    let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    d.waiting(&exec).await;
+    // Someone holding only ec2:CreateTags dresses a security team's flow log up as ours: same
+    // stack, the running execution, the same NAT Gateway
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&d.world.sdk);
+    let theirs = format!("{}-security-team", d.world.log_group_name);
+    logs.create_log_group().log_group_name(&theirs).send().await.unwrap();
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+    let forged = aws_sdk_ec2::Client::new(&d.world.sdk)
+        .create_flow_logs()
+        .resource_ids(&d.world.network_interface_id)
+        .resource_type(FlowLogsResourceType::NetworkInterface)
+        .traffic_type(TrafficType::All)
+        .log_group_name(&theirs)
+        .deliver_logs_permission_arn("arn:aws:iam::123456789012:role/security-team")
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::VpcFlowLog)
+                .tags(tag(TAG_STACK, &d.world.stack_name))
+                .tags(tag(TAG_EXECUTION, &exec))
+                .tags(tag(TAG_NAT_GATEWAY, &d.world.nat_gateway_id))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .flow_log_ids()[0]
+        .clone();
+    // The recording ends: StopRecording deletes its own flow log, not theirs
+    resolve(&d, T0 + MINUTE);
+    let done = d.finished(&exec, LIMIT).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+    assert_eq!(done.output["stop"]["deletedFlowLogIds"].as_array().unwrap().len(), 1, "{done:?}");
+    let left = d.flow_logs().await;
+    assert_eq!(left.iter().map(|f| f.flow_log_id().unwrap()).collect::<Vec<_>>(), [forged.as_str()]);
+    // The sweep finds it by our stack tag, names it foreign, and leaves it
+    let report = d.deliver("FlowlogSweeperFunction", &serde_json::json!({}));
+    assert_eq!(report["foreign"], serde_json::json!([forged]), "{report}");
+    assert!(report["deleted"].as_array().unwrap().is_empty(), "{report}");
+    assert_eq!(d.flow_logs().await.len(), 1);
+}

@@ -35,7 +35,10 @@ fn a_missing_setting_fails_the_cold_start_naming_the_variable() {
 
 #[test]
 fn a_function_error_carries_our_error_name() {
-    let name = register("flowlog-stop", &[("TABLE_NAME", "t")]);
+    let name = register(
+        "flowlog-stop",
+        &[("TABLE_NAME", "t"), ("LOG_GROUP_NAME", "/g"), ("DELIVERY_ROLE_ARN", "arn:aws:iam::123456789012:role/r")],
+    );
     let response = invoke(&name, r#"{"nonsense": true}"#);
     assert_eq!(response.header("X-Amz-Function-Error"), Some("Unhandled"));
     let error: serde_json::Value = serde_json::from_str(&response.body).unwrap();
@@ -45,7 +48,10 @@ fn a_function_error_carries_our_error_name() {
 
 #[test]
 fn a_function_is_invoked_by_name_or_escaped_arn_and_its_result_returned() {
-    let name = register("alarm-ok-resolver", &[("TABLE_NAME", "t"), ("ALARM_NAME_PREFIX", "someone-else.")]);
+    let name = register(
+        "alarm-ok-resolver",
+        &[("TABLE_NAME", "t"), ("ALARM_NAME_PREFIX", "someone-else."), ("NAT_GATEWAY_IDS", "nat-0123456789abcdef0")],
+    );
     let event = fixture("ok.json").to_string();
     for target in [name.clone(), format!("arn%3Aaws%3Alambda%3A{REGION}%3A123456789012%3Afunction%3A{name}")] {
         let response = invoke(&target, &event);

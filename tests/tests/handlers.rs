@@ -44,6 +44,7 @@ async fn stop(
     }
     let state: WorkflowState = serde_json::from_value(state).unwrap();
     steps::stop_recording(
+        &world.stop_config(),
         &slots(world),
         &FlowLogs::from_sdk_config(&world.sdk),
         StateInput { state, execution_arn: Some(execution.to_owned()) },
@@ -66,10 +67,16 @@ async fn flow_logs_on_nat(world: &World) -> Vec<aws_sdk_ec2::types::FlowLog> {
 }
 
 async fn resolve(world: &World, at: i64) -> ResolveOutcome {
-    let config = ResolverConfig { table_name: world.table_name.clone(), alarm_name_prefix: world.alarm_prefix() };
-    steps::resolve_ok(&config, &slots(world), &Waiters::from_sdk_config(&world.sdk), world.alarm_event("OK", at))
-        .await
-        .expect("alarm-ok-resolver")
+    let config = ResolverConfig { table_name: world.table_name.clone(), watched: world.watched() };
+    steps::resolve_ok(
+        &config,
+        &slots(world),
+        &Waiters::from_sdk_config(&world.sdk),
+        world.alarm_event("OK", at),
+        recorder::now(),
+    )
+    .await
+    .expect("alarm-ok-resolver")
 }
 
 fn recording(output: &StartOutput) -> &recorder::recording::Recording {
@@ -335,8 +342,11 @@ async fn a_nat_gateway_that_does_not_exist_is_an_error_before_anything_is_claime
             d["NatGatewayId"] = ghost.into();
         }
     }
+    // A NAT Gateway the stack watches (listed at deploy time), since deleted
+    let mut config = world.start_config(0);
+    config.watched.nat_gateway_ids.push(ghost.to_owned());
     let err = steps::start_recording(
-        &world.start_config(0),
+        &config,
         &slots(&world),
         &FlowLogs::from_sdk_config(&world.sdk),
         StartInput { event: event.clone(), execution_arn: exec.clone() },
@@ -355,6 +365,7 @@ async fn a_nat_gateway_that_does_not_exist_is_an_error_before_anything_is_claime
     state["failure"] = json!({"Error": "NatGatewayNotFound", "Cause": err.to_string()});
     let state: WorkflowState = serde_json::from_value(state).unwrap();
     let stopped = steps::stop_recording(
+        &world.stop_config(),
         &slots(&world),
         &FlowLogs::from_sdk_config(&world.sdk),
         StateInput { state, execution_arn: Some(exec) },
@@ -396,6 +407,7 @@ async fn a_flow_log_that_cannot_deliver_is_a_creation_failure_naming_the_log_gro
     let mut state = world.alarm_event("ALARM", T0);
     state["failure"] = json!({"Error": err.error_type(), "Cause": err.to_string()});
     let stopped = steps::stop_recording(
+        &world.stop_config(),
         &slots(&world),
         &FlowLogs::from_sdk_config(&world.sdk),
         StateInput { state: serde_json::from_value(state).unwrap(), execution_arn: Some(exec) },

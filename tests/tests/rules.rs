@@ -14,9 +14,18 @@ fn pattern(template: &Template, resource: &str, event: &str) -> Value {
     let resolver = Resolver { stack_name: STACK, region: REGION, account: ACCOUNT, resources: BTreeMap::new() };
     let mut pattern: serde_yaml::Value =
         template.resource(resource)["Properties"]["Events"][event]["Properties"]["Pattern"].clone();
-    let prefix = &mut pattern["detail"]["alarmName"][0]["prefix"];
-    *prefix = serde_yaml::Value::String(template.resolve(prefix, &resolver));
+    resolve_all(template, &resolver, &mut pattern);
     serde_json::to_value(pattern).expect("the pattern as JSON")
+}
+
+/// Resolves every intrinsic function in `value`, as CloudFormation does before EventBridge sees it.
+fn resolve_all(template: &Template, resolver: &Resolver<'_>, value: &mut serde_yaml::Value) {
+    match value {
+        serde_yaml::Value::Tagged(_) => *value = serde_yaml::Value::String(template.resolve(value, resolver)),
+        serde_yaml::Value::Sequence(items) => items.iter_mut().for_each(|v| resolve_all(template, resolver, v)),
+        serde_yaml::Value::Mapping(map) => map.iter_mut().for_each(|(_, v)| resolve_all(template, resolver, v)),
+        _ => {}
+    }
 }
 
 /// Which of the events reach a queue behind a rule with `pattern`, as `alarmName@state`.
@@ -51,6 +60,9 @@ async fn matching(pattern: &Value, sent: &[Value]) -> Vec<String> {
             .source(event["source"].as_str().unwrap())
             .detail_type(event["detail-type"].as_str().unwrap())
             .detail(event["detail"].to_string())
+            .set_resources(
+                event["resources"].as_array().map(|r| r.iter().filter_map(|a| a.as_str().map(str::to_owned)).collect()),
+            )
             .build();
         let out = events.put_events().entries(entry).send().await.expect("PutEvents");
         assert_eq!(out.failed_entry_count(), 0, "{out:?}");
@@ -120,6 +132,18 @@ async fn a_stack_whose_name_extends_ours_never_matches() {
     let template = Template::load();
     let mut event = fixture("alarm.json");
     event["detail"]["alarmName"] = "nat-recorder-b.NatGatewaySpike.nat-0123456789abcdef0".into();
+    let arrived = matching(&pattern(&template, "RecorderStateMachine", "AlarmFired"), &[event]).await;
+    assert!(arrived.is_empty(), "{arrived:?}");
+}
+
+#[tokio::test]
+async fn an_alarm_of_our_name_in_another_account_never_matches() {
+    // The same alarm name, but the ARN of an alarm in another account
+    let template = Template::load();
+    let mut event = fixture("alarm.json");
+    event["resources"] = serde_json::json!([format!(
+        "arn:aws:cloudwatch:{REGION}:999999999999:alarm:nat-recorder.NatGatewaySpike.nat-0123456789abcdef0"
+    )]);
     let arrived = matching(&pattern(&template, "RecorderStateMachine", "AlarmFired"), &[event]).await;
     assert!(arrived.is_empty(), "{arrived:?}");
 }

@@ -342,3 +342,55 @@ async fn an_alarm_for_a_deleted_nat_gateway_ends_at_once_with_no_flow_log() {
     // Nothing was claimed or counted: NumOfRecordings is not spent on it
     assert_eq!(d.slot().await, None);
 }
+
+/// This world's alarm event, renamed after `name_nat` and about `dimension_nat`.
+fn alarm_about(d: &Deployment, at: i64, name_nat: &str, dimension_nat: &str) -> Value {
+    let mut event = d.world.alarm_event("ALARM", at);
+    event["detail"]["alarmName"] = format!("{}{name_nat}", d.world.alarm_prefix()).into();
+    for metric in event["detail"]["configuration"]["metrics"].as_array_mut().unwrap() {
+        if let Some(dimensions) = metric.pointer_mut("/metricStat/metric/dimensions") {
+            dimensions["NatGatewayId"] = dimension_nat.into();
+        }
+    }
+    event
+}
+
+#[tokio::test]
+async fn an_alarm_named_like_ours_about_a_nat_gateway_we_do_not_watch_records_nothing() {
+    let d = deployed(&[]).await;
+    let unlisted = "nat-0fffffffffffffff1";
+    let exec = d.start(&alarm_about(&d, T0, unlisted, unlisted)).await;
+    let done = d.finished(&exec, LIMIT).await;
+    assert_eq!(done.output["start"]["reason"], "not-watched", "{done:?}");
+    assert!(d.flow_logs().await.is_empty());
+    assert_eq!(d.slot().await, None);
+}
+
+#[tokio::test]
+async fn an_alarm_with_our_name_but_another_nat_gateway_in_its_metrics_records_nothing() {
+    let d = deployed(&[]).await;
+    // Named after our NAT Gateway, measuring another: whose traffic would be recorded?
+    let exec = d.start(&alarm_about(&d, T0, &d.world.nat_gateway_id, "nat-0fffffffffffffff1")).await;
+    let done = d.finished(&exec, LIMIT).await;
+    assert_eq!(done.output["start"]["reason"], "not-our-alarm", "{done:?}");
+    assert!(d.flow_logs().await.is_empty());
+    assert_eq!(d.slot().await, None);
+}
+
+#[tokio::test]
+async fn a_future_dated_alarm_does_not_block_the_next_genuine_one() {
+    let d = deployed(&[]).await;
+    // A hand-made execution stamped 9999-12-31
+    let mut forged = d.world.alarm_event("ALARM", T0);
+    forged["detail"]["state"]["timestamp"] = "9999-12-31T23:59:59.000+0000".into();
+    let exec = d.start(&forged).await;
+    let done = d.finished(&exec, LIMIT).await;
+    assert_eq!(done.output["start"]["reason"], "future-timestamp", "{done:?}");
+    assert_eq!(d.slot().await, None, "nothing was claimed");
+    // The genuine ALARM records
+    let genuine = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    d.waiting(&genuine).await;
+    assert_eq!(d.flow_logs().await.len(), 1);
+    assert_eq!(resolve(&d, T0 + MINUTE)["outcome"], "resumed");
+    assert_eq!(d.finished(&genuine, LIMIT).await.status, ExecutionStatus::Succeeded);
+}

@@ -115,12 +115,13 @@ async fn register(world: &World, waiting: &Waiting) -> steps::RegisterOutput {
 }
 
 async fn resolve(world: &World, at: i64) -> ResolveOutcome {
-    let config = ResolverConfig { table_name: world.table_name.clone(), alarm_name_prefix: world.alarm_prefix() };
+    let config = ResolverConfig { table_name: world.table_name.clone(), watched: world.watched() };
     steps::resolve_ok(
         &config,
         &SlotTable::from_sdk_config(&world.sdk, &world.table_name),
         &Waiters::from_sdk_config(&world.sdk),
         world.alarm_event("OK", at),
+        recorder::now(),
     )
     .await
     .expect("alarm-ok-resolver")
@@ -187,6 +188,7 @@ async fn the_report_reaches_a_subscriber_of_the_topic() {
     state["start"] = serde_json::to_value(start_for(&world, &exec).await).unwrap();
     state["wait"] = json!({"ending": "alarm-ok"});
     let stop = steps::stop_recording(
+        &world.stop_config(),
         &slots,
         &FlowLogs::from_sdk_config(&world.sdk),
         StateInput { state: serde_json::from_value(state.clone()).unwrap(), execution_arn: Some(exec.clone()) },

@@ -258,7 +258,23 @@ pub fn alarm(nat_gateway_id: &str, mode: &AlarmMode) -> Value {
     json!({"Type": "AWS::CloudWatch::Alarm", "Properties": properties})
 }
 
-/// Adds one alarm per NAT Gateway to the template fragment.
+/// The environment variable of the template's functions that carries the watched NAT Gateways:
+/// the recorder refuses events about any other (the list `all` resolved to, too).
+pub const WATCHED_VARIABLE: &str = "NAT_GATEWAY_IDS";
+
+/// Writes the watched NAT Gateways, sorted (reordering the list updates nothing), into every
+/// function that declares [`WATCHED_VARIABLE`].
+fn hand_over(resources: &mut Map<String, Value>, nat_gateway_ids: &[String]) {
+    let mut sorted = nat_gateway_ids.to_vec();
+    sorted.sort();
+    for resource in resources.values_mut() {
+        if let Some(slot) = resource.pointer_mut(&format!("/Properties/Environment/Variables/{WATCHED_VARIABLE}")) {
+            *slot = Value::String(sorted.join(","));
+        }
+    }
+}
+
+/// Adds one alarm per NAT Gateway to the template fragment, and hands the list to the functions.
 pub fn add_alarms(fragment: &Value, nat_gateway_ids: &[String], mode: &AlarmMode) -> Result<Value, String> {
     let mut fragment = fragment.clone();
     let declared = fragment.get("Parameters").and_then(Value::as_object).cloned().unwrap_or_default();
@@ -269,6 +285,7 @@ pub fn add_alarms(fragment: &Value, nat_gateway_ids: &[String], mode: &AlarmMode
         .get_mut("Resources")
         .and_then(Value::as_object_mut)
         .ok_or("the template has no Resources section to add the alarms to")?;
+    hand_over(resources, nat_gateway_ids);
     for id in nat_gateway_ids {
         let logical = logical_id(id);
         if resources.contains_key(&logical) {

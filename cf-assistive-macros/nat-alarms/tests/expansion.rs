@@ -16,7 +16,13 @@ fn fragment() -> Value {
             "EvaluationPeriods": {"Type": "Number", "Default": 1},
             "DatapointsToAlarm": {"Type": "Number", "Default": 1}
         },
-        "Resources": {"RecordingsTable": {"Type": "AWS::DynamoDB::Table"}}
+        "Resources": {
+            "RecordingsTable": {"Type": "AWS::DynamoDB::Table"},
+            "AlarmStartFunction": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {"Environment": {"Variables": {"TABLE_NAME": "t", "NAT_GATEWAY_IDS": "(set by the macro)"}}}
+            }
+        }
     })
 }
 
@@ -78,7 +84,12 @@ async fn several_are_trimmed_and_deduplicated() {
     .await;
     assert_eq!(response.status, "success", "{response:?}");
     let resources = response.fragment["Resources"].as_object().unwrap();
-    assert_eq!(resources.len(), 4, "three alarms and the table");
+    assert_eq!(resources.len(), 5, "three alarms, the table and the function");
+    // The function learns the NAT Gateways it may record
+    assert_eq!(
+        resources["AlarmStartFunction"]["Properties"]["Environment"]["Variables"]["NAT_GATEWAY_IDS"],
+        "nat-0123456789abcdef0,nat-0aaaaaaaaaaaaaaa1,nat-1234abcd"
+    );
     golden("several", &response.fragment);
 }
 

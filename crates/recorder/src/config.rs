@@ -4,6 +4,9 @@
 //! rules are tested with plain maps; the binaries pass [`process_env`].
 
 use crate::error::{RecorderError, Result};
+use crate::event::is_nat_gateway_id;
+use crate::flowlogs::{executions_of, Ownership};
+use crate::recording::Watched;
 
 pub use lambda_env::process_env;
 
@@ -27,6 +30,21 @@ fn whole_number(env: &impl Fn(&str) -> Option<String>, name: &'static str) -> Re
     })
 }
 
+/// `ALARM_NAME_PREFIX` and `NAT_GATEWAY_IDS`, the list the alarms macro resolved at deploy time.
+fn watched(env: &impl Fn(&str) -> Option<String>) -> Result<Watched> {
+    let list = required(env, "NAT_GATEWAY_IDS")?;
+    let nat_gateway_ids: Vec<String> = list.split(',').map(|id| id.trim().to_owned()).collect();
+    if let Some(bad) = nat_gateway_ids.iter().find(|id| !is_nat_gateway_id(id)) {
+        return Err(RecorderError::Config {
+            name: "NAT_GATEWAY_IDS",
+            problem: format!(
+                "{bad:?} is not a NAT Gateway id (nat- and 8 or 17 hex digits); is the alarms macro deployed?"
+            ),
+        });
+    }
+    Ok(Watched { alarm_name_prefix: required(env, "ALARM_NAME_PREFIX")?, nat_gateway_ids })
+}
+
 /// The DynamoDB table that holds one item per NAT Gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableConfig {
@@ -43,8 +61,8 @@ impl TableConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartConfig {
     pub table_name: String,
-    /// Alarms whose names start with this belong to this stack.
-    pub alarm_name_prefix: String,
+    /// The alarms and NAT Gateways that are this stack's.
+    pub watched: Watched,
     pub stack_name: String,
     pub log_group_name: String,
     /// The role VPC Flow Logs assumes to write into the log group.
@@ -73,7 +91,7 @@ impl StartConfig {
         }
         Ok(Self {
             table_name: required(&env, "TABLE_NAME")?,
-            alarm_name_prefix: required(&env, "ALARM_NAME_PREFIX")?,
+            watched: watched(&env)?,
             stack_name: required(&env, "STACK_NAME")?,
             log_group_name: required(&env, "LOG_GROUP_NAME")?,
             delivery_role_arn: required(&env, "DELIVERY_ROLE_ARN")?,
@@ -86,16 +104,44 @@ impl StartConfig {
     }
 }
 
+impl StartConfig {
+    /// What makes a flow log this stack's.
+    pub fn ownership(&self) -> Ownership {
+        Ownership { log_group_name: self.log_group_name.clone(), delivery_role_arn: self.delivery_role_arn.clone() }
+    }
+}
+
+/// `LOG_GROUP_NAME` and `DELIVERY_ROLE_ARN`: what makes a flow log this stack's.
+fn ownership(env: &impl Fn(&str) -> Option<String>) -> Result<Ownership> {
+    Ok(Ownership {
+        log_group_name: required(env, "LOG_GROUP_NAME")?,
+        delivery_role_arn: required(env, "DELIVERY_ROLE_ARN")?,
+    })
+}
+
+/// What StopRecording needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopConfig {
+    pub table_name: String,
+    pub ownership: Ownership,
+}
+
+impl StopConfig {
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        Ok(Self { table_name: required(&env, "TABLE_NAME")?, ownership: ownership(&env)? })
+    }
+}
+
 /// What the OK resolver needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolverConfig {
     pub table_name: String,
-    pub alarm_name_prefix: String,
+    pub watched: Watched,
 }
 
 impl ResolverConfig {
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        Ok(Self { table_name: required(&env, "TABLE_NAME")?, alarm_name_prefix: required(&env, "ALARM_NAME_PREFIX")? })
+        Ok(Self { table_name: required(&env, "TABLE_NAME")?, watched: watched(&env)? })
     }
 }
 
@@ -104,6 +150,9 @@ impl ResolverConfig {
 pub struct SweepConfig {
     pub table_name: String,
     pub stack_name: String,
+    pub ownership: Ownership,
+    /// The prefix of this stack's executions (`...:execution:<state machine>:`).
+    pub executions: String,
     /// A flow log older than RecordingTime plus this grace is deleted whatever its state says.
     pub max_age: std::time::Duration,
 }
@@ -112,9 +161,16 @@ impl SweepConfig {
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let recording = whole_number(&env, "RECORDING_TIME_SECONDS")?;
         let grace = whole_number(&env, "SWEEP_GRACE_SECONDS")?;
+        let state_machine = required(&env, "STATE_MACHINE_ARN")?;
+        let executions = executions_of(&state_machine).ok_or_else(|| RecorderError::Config {
+            name: "STATE_MACHINE_ARN",
+            problem: format!("{state_machine:?} is not a state machine ARN (arn:...:states:...:stateMachine:<name>)"),
+        })?;
         Ok(Self {
             table_name: required(&env, "TABLE_NAME")?,
             stack_name: required(&env, "STACK_NAME")?,
+            ownership: ownership(&env)?,
+            executions,
             max_age: std::time::Duration::from_secs(u64::from(recording) + u64::from(grace)),
         })
     }
@@ -160,6 +216,7 @@ mod tests {
     const START: &[(&str, &str)] = &[
         ("TABLE_NAME", "recordings"),
         ("ALARM_NAME_PREFIX", "stack.NatGatewaySpike."),
+        ("NAT_GATEWAY_IDS", "nat-0123456789abcdef0, nat-1234abcd"),
         ("STACK_NAME", "stack"),
         ("LOG_GROUP_NAME", "/flowlogs"),
         ("DELIVERY_ROLE_ARN", "arn:aws:iam::123456789012:role/delivery"),
@@ -183,7 +240,17 @@ mod tests {
         let config = StartConfig::from_env(env(START)).unwrap();
         assert_eq!(config.recording_time_seconds, 900);
         assert_eq!(config.max_recordings, 0);
-        assert_eq!(config.alarm_name_prefix, "stack.NatGatewaySpike.");
+        assert_eq!(config.watched.alarm_name_prefix, "stack.NatGatewaySpike.");
+        assert_eq!(config.watched.nat_gateway_ids, ["nat-0123456789abcdef0", "nat-1234abcd"]);
+    }
+
+    #[test]
+    fn the_watched_list_must_be_nat_gateway_ids() {
+        let err = start_with("NAT_GATEWAY_IDS", Some("(set by the macro)")).unwrap_err();
+        assert!(
+            err.to_string().starts_with("environment variable NAT_GATEWAY_IDS: \"(set by the macro)\" is not"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -222,11 +289,15 @@ mod tests {
         let config = SweepConfig::from_env(env(&[
             ("TABLE_NAME", "t"),
             ("STACK_NAME", "s"),
+            ("LOG_GROUP_NAME", "/flowlogs"),
+            ("DELIVERY_ROLE_ARN", "arn:aws:iam::123456789012:role/delivery"),
+            ("STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123456789012:stateMachine:recorder"),
             ("RECORDING_TIME_SECONDS", "900"),
             ("SWEEP_GRACE_SECONDS", "600"),
         ]))
         .unwrap();
         assert_eq!(config.max_age, std::time::Duration::from_secs(1500));
+        assert_eq!(config.executions, "arn:aws:states:us-east-1:123456789012:execution:recorder:");
     }
 
     #[test]

@@ -35,14 +35,64 @@ pub struct FlowLogSpec<'a> {
     pub nat_gateway_id: &'a str,
 }
 
-/// A flow log this stack created, with what its tags say about it.
+/// A flow log found by this stack's tags, with what EC2 says of it. A tag is no proof of
+/// ownership: anyone allowed `ec2:CreateTags` can copy it onto another flow log ([`Ownership`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OurFlowLog {
+pub struct TaggedFlowLog {
     pub flow_log_id: String,
     pub execution_arn: Option<String>,
     pub nat_gateway_id: Option<String>,
     /// Seconds since the epoch.
     pub created_at_secs: Option<i64>,
+    /// What it records (an interface id for ours) and where it delivers.
+    pub resource_id: Option<String>,
+    pub log_group_name: Option<String>,
+    pub delivery_role_arn: Option<String>,
+}
+
+/// What makes a flow log this stack's: it delivers to this stack's log group with this stack's
+/// delivery role, it records a network interface, and its execution tag names an execution of
+/// this stack's state machine. IAM scopes deletes by the stack tag; this is the second lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ownership {
+    pub log_group_name: String,
+    pub delivery_role_arn: String,
+}
+
+/// `arn:<partition>:states:<region>:<account>:execution:<state machine>:`, the prefix of every
+/// execution of the state machine `state_machine_arn` (`...:stateMachine:<name>`).
+pub fn executions_of(state_machine_arn: &str) -> Option<String> {
+    let (head, name) = state_machine_arn.rsplit_once(":stateMachine:")?;
+    Some(format!("{head}:execution:{name}:"))
+}
+
+/// The same prefix, from one execution's ARN (`...:execution:<state machine>:<name>`).
+pub fn sibling_executions(execution_arn: &str) -> Option<String> {
+    let (machine, _) = execution_arn.rsplit_once(':')?;
+    machine.contains(":execution:").then(|| format!("{machine}:"))
+}
+
+impl Ownership {
+    /// Why `log` is not this stack's, or `None` when it is. `executions` is the prefix of this
+    /// stack's executions ([`executions_of`]).
+    pub fn foreign_because(&self, log: &TaggedFlowLog, executions: &str) -> Option<String> {
+        if log.log_group_name.as_deref() != Some(self.log_group_name.as_str()) {
+            return Some(format!("it delivers to {:?}, not to {}", log.log_group_name, self.log_group_name));
+        }
+        if log.delivery_role_arn.as_deref() != Some(self.delivery_role_arn.as_str()) {
+            return Some(format!("it delivers with the role {:?}, not this stack's", log.delivery_role_arn));
+        }
+        if !log.resource_id.as_deref().is_some_and(|r| r.starts_with("eni-")) {
+            return Some(format!("it records {:?}, not a network interface", log.resource_id));
+        }
+        if !log.execution_arn.as_deref().is_some_and(|e| e.starts_with(executions) && e.len() > executions.len()) {
+            return Some(format!(
+                "its execution tag {:?} is no execution of this stack's state machine",
+                log.execution_arn
+            ));
+        }
+        None
+    }
 }
 
 /// A NAT Gateway as DescribeNatGateways shows it.
@@ -59,13 +109,6 @@ impl NatGatewayFacts {
     pub fn can_carry_traffic(&self) -> bool {
         !matches!(self.state.as_str(), "deleted" | "deleting" | "failed")
     }
-}
-
-/// A flow log and the interface it records.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FlowLogRef {
-    pub flow_log_id: String,
-    pub resource_id: String,
 }
 
 /// One interface EC2 refused to log, with AWS's own words.
@@ -95,6 +138,19 @@ fn refusals(items: &[aws_sdk_ec2::types::UnsuccessfulItem]) -> Vec<Refusal> {
             message: item.error().and_then(|e| e.message()).unwrap_or("no message").to_owned(),
         })
         .collect()
+}
+
+fn tagged_flow_log(log: &aws_sdk_ec2::types::FlowLog) -> Option<TaggedFlowLog> {
+    let tag = |key: &str| log.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_owned);
+    Some(TaggedFlowLog {
+        flow_log_id: log.flow_log_id()?.to_owned(),
+        execution_arn: tag(TAG_EXECUTION),
+        nat_gateway_id: tag(TAG_NAT_GATEWAY),
+        created_at_secs: log.creation_time().map(|t| t.secs()),
+        resource_id: log.resource_id().map(str::to_owned),
+        log_group_name: log.log_group_name().map(str::to_owned),
+        delivery_role_arn: log.deliver_logs_permission_arn().map(str::to_owned),
+    })
 }
 
 fn tag(key: &str, value: &str) -> Tag {
@@ -219,35 +275,13 @@ impl FlowLogs {
     }
 
     /// Every flow log tagged with this stack, whatever its execution.
-    pub async fn find_by_stack(&self, stack_name: &str) -> Result<Vec<OurFlowLog>> {
-        Ok(self
-            .tagged(TAG_STACK, stack_name)
-            .await?
-            .iter()
-            .filter_map(|log| {
-                let tag = |key: &str| {
-                    log.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_owned)
-                };
-                Some(OurFlowLog {
-                    flow_log_id: log.flow_log_id()?.to_owned(),
-                    execution_arn: tag(TAG_EXECUTION),
-                    nat_gateway_id: tag(TAG_NAT_GATEWAY),
-                    created_at_secs: log.creation_time().map(|t| t.secs()),
-                })
-            })
-            .collect())
+    pub async fn find_by_stack(&self, stack_name: &str) -> Result<Vec<TaggedFlowLog>> {
+        Ok(self.tagged(TAG_STACK, stack_name).await?.iter().filter_map(tagged_flow_log).collect())
     }
 
-    /// The flow logs this stack created for one execution, found by tag.
-    pub async fn find_by_execution(&self, execution_arn: &str) -> Result<Vec<FlowLogRef>> {
-        Ok(self
-            .tagged(TAG_EXECUTION, execution_arn)
-            .await?
-            .iter()
-            .filter_map(|f| {
-                Some(FlowLogRef { flow_log_id: f.flow_log_id()?.to_owned(), resource_id: f.resource_id()?.to_owned() })
-            })
-            .collect())
+    /// The flow logs tagged with one execution.
+    pub async fn find_by_execution(&self, execution_arn: &str) -> Result<Vec<TaggedFlowLog>> {
+        Ok(self.tagged(TAG_EXECUTION, execution_arn).await?.iter().filter_map(tagged_flow_log).collect())
     }
 
     /// Deletes the flow logs; one that is already gone counts as deleted.
@@ -327,6 +361,57 @@ mod tests {
 
     fn refusal(id: &str, code: &str) -> Refusal {
         Refusal { resource_id: id.into(), code: code.into(), message: "msg".into() }
+    }
+
+    fn ownership() -> Ownership {
+        Ownership { log_group_name: "/flowlogs".into(), delivery_role_arn: "arn:aws:iam::1:role/delivery".into() }
+    }
+
+    const EXECUTIONS: &str = "arn:aws:states:us-east-1:1:execution:recorder:";
+
+    fn ours() -> TaggedFlowLog {
+        TaggedFlowLog {
+            flow_log_id: "fl-1".into(),
+            execution_arn: Some(format!("{EXECUTIONS}e1")),
+            nat_gateway_id: Some("nat-1".into()),
+            created_at_secs: Some(1),
+            resource_id: Some("eni-1".into()),
+            log_group_name: Some("/flowlogs".into()),
+            delivery_role_arn: Some("arn:aws:iam::1:role/delivery".into()),
+        }
+    }
+
+    #[test]
+    fn a_flow_log_is_ours_only_when_where_how_and_what_it_records_and_its_execution_agree() {
+        assert_eq!(ownership().foreign_because(&ours(), EXECUTIONS), None);
+        type Change = fn(&mut TaggedFlowLog);
+        let cases: [(Change, &str); 5] = [
+            (|l| l.log_group_name = Some("/security-team".into()), "it delivers to Some(\"/security-team\")"),
+            (|l| l.delivery_role_arn = None, "it delivers with the role None"),
+            (|l| l.resource_id = Some("vpc-1".into()), "it records Some(\"vpc-1\")"),
+            (
+                |l| l.execution_arn = Some("arn:aws:states:us-east-1:1:execution:other:e1".into()),
+                "its execution tag Some(\"arn:aws:states:us-east-1:1:execution:other:e1\")",
+            ),
+            (|l| l.execution_arn = Some(EXECUTIONS.into()), "its execution tag"),
+        ];
+        for (change, reason) in cases {
+            let mut log = ours();
+            change(&mut log);
+            let why = ownership().foreign_because(&log, EXECUTIONS).expect("foreign");
+            assert!(why.starts_with(reason), "{why}");
+        }
+    }
+
+    #[test]
+    fn executions_are_named_after_their_state_machine() {
+        assert_eq!(
+            executions_of("arn:aws:states:us-east-1:1:stateMachine:recorder").as_deref(),
+            Some("arn:aws:states:us-east-1:1:execution:recorder:")
+        );
+        assert_eq!(sibling_executions("arn:aws:states:us-east-1:1:execution:recorder:e1").as_deref(), Some(EXECUTIONS));
+        assert_eq!(executions_of("arn:aws:states:us-east-1:1:activity:x"), None);
+        assert_eq!(sibling_executions("e1"), None);
     }
 
     #[test]

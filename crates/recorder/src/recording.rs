@@ -2,8 +2,22 @@
 
 use serde::{Deserialize, Serialize};
 
+use chrono::{DateTime, Utc};
+
 use crate::error::{RecorderError, Result};
-use crate::event::{AlarmStateChange, AlarmValue};
+use crate::event::{is_nat_gateway_id, AlarmStateChange, AlarmValue, NAT_GATEWAY_DIMENSION};
+
+/// How far past now an alarm's state timestamp may be (clock skew); a later one is refused, or a
+/// forged far-future ALARM would make every genuine one look like a duplicate of it.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
+
+/// Which alarm events are this stack's: alarms named `<alarm_name_prefix><nat id>` about one of
+/// the NAT Gateways the stack watches (the macro resolves the list, `all` included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watched {
+    pub alarm_name_prefix: String,
+    pub nat_gateway_ids: Vec<String>,
+}
 
 /// One recording, as the state machine carries it from StartRecording to Notify.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,8 +61,13 @@ impl Recording {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SkipReason {
-    /// The alarm's name does not start with this stack's prefix.
+    /// The alarm is not one of this stack's: its name, or the NAT Gateway its metrics name, does
+    /// not match `<stack>.NatGatewaySpike.<nat id>`.
     NotOurAlarm,
+    /// The NAT Gateway is not one this stack watches.
+    NotWatched,
+    /// The state timestamp is later than now (beyond clock skew): forged or broken.
+    FutureTimestamp,
     /// No metric of the alarm has a `NatGatewayId` dimension.
     NoNatGateway,
     /// The event is not a transition into ALARM.
@@ -67,6 +86,8 @@ impl SkipReason {
     pub fn describe(self) -> &'static str {
         match self {
             Self::NotOurAlarm => "the alarm does not belong to this stack",
+            Self::NotWatched => "the NAT Gateway is not one this stack watches",
+            Self::FutureTimestamp => "the alarm's state timestamp is in the future",
             Self::NoNatGateway => "the alarm has no NatGatewayId dimension",
             Self::NotAnAlarm => "the alarm did not enter the ALARM state",
             Self::AlreadyRecording => "this NAT Gateway is already being recorded",
@@ -108,9 +129,15 @@ pub struct Calm {
     pub ok_at_millis: i64,
 }
 
-/// Checks that the event is ours and names a NAT Gateway; `expected` is the state it must enter.
-fn ours(event: &AlarmStateChange, prefix: &str, expected: AlarmValue) -> Result<Result<(String, i64), SkipReason>> {
-    if !event.detail.alarm_name.starts_with(prefix) {
+/// Checks that the event is ours, about a NAT Gateway we watch, and entering `expected`.
+fn ours(
+    event: &AlarmStateChange,
+    watched: &Watched,
+    expected: AlarmValue,
+    now: DateTime<Utc>,
+) -> Result<Result<(String, i64), SkipReason>> {
+    let name = &event.detail.alarm_name;
+    if !name.starts_with(&watched.alarm_name_prefix) {
         return Ok(Err(SkipReason::NotOurAlarm));
     }
     if event.state()? != expected {
@@ -119,18 +146,43 @@ fn ours(event: &AlarmStateChange, prefix: &str, expected: AlarmValue) -> Result<
     let Some(nat) = event.nat_gateway_id() else {
         return Ok(Err(SkipReason::NoNatGateway));
     };
-    Ok(Ok((nat.to_owned(), event.state_timestamp_millis()?)))
+    // Every metric that names a NAT Gateway names the same one, and the alarm is named after it.
+    let named: Vec<&str> = event
+        .detail
+        .configuration
+        .metrics
+        .iter()
+        .filter_map(|m| m.metric_stat.as_ref()?.metric.dimensions.get(NAT_GATEWAY_DIMENSION).map(|d| d.trim()))
+        .collect();
+    if !is_nat_gateway_id(nat)
+        || named.iter().any(|other| *other != nat)
+        || name.strip_prefix(&watched.alarm_name_prefix) != Some(nat)
+    {
+        return Ok(Err(SkipReason::NotOurAlarm));
+    }
+    if !watched.nat_gateway_ids.iter().any(|id| id == nat) {
+        return Ok(Err(SkipReason::NotWatched));
+    }
+    let at = event.state_timestamp_millis()?;
+    if at > (now + chrono::Duration::seconds(MAX_CLOCK_SKEW_SECS)).timestamp_millis() {
+        return Ok(Err(SkipReason::FutureTimestamp));
+    }
+    Ok(Ok((nat.to_owned(), at)))
 }
 
 /// May this event start a recording? `Err(reason)` inside means: no, and that is fine.
-pub fn spike_from(event: &AlarmStateChange, alarm_name_prefix: &str) -> Result<Result<Spike, SkipReason>> {
-    Ok(ours(event, alarm_name_prefix, AlarmValue::Alarm)?
+pub fn spike_from(
+    event: &AlarmStateChange,
+    watched: &Watched,
+    now: DateTime<Utc>,
+) -> Result<Result<Spike, SkipReason>> {
+    Ok(ours(event, watched, AlarmValue::Alarm, now)?
         .map(|(nat_gateway_id, alarm_at_millis)| Spike { nat_gateway_id, alarm_at_millis }))
 }
 
 /// May this event end a recording? `Err(reason)` inside means: ignore it.
-pub fn calm_from(event: &AlarmStateChange, alarm_name_prefix: &str) -> Result<Result<Calm, SkipReason>> {
-    Ok(ours(event, alarm_name_prefix, AlarmValue::Ok)?
+pub fn calm_from(event: &AlarmStateChange, watched: &Watched, now: DateTime<Utc>) -> Result<Result<Calm, SkipReason>> {
+    Ok(ours(event, watched, AlarmValue::Ok, now)?
         .map(|(nat_gateway_id, ok_at_millis)| Calm { nat_gateway_id, ok_at_millis }))
 }
 
@@ -300,36 +352,90 @@ mod tests {
     use crate::test_fixtures::fixture;
     use serde_json::json;
 
-    const PREFIX: &str = "nat-recorder.NatGatewaySpike.";
+    fn watched() -> Watched {
+        Watched {
+            alarm_name_prefix: "nat-recorder.NatGatewaySpike.".into(),
+            nat_gateway_ids: vec!["nat-0123456789abcdef0".into()],
+        }
+    }
+
+    /// A day after the fixtures' alarms.
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_715_768_100, 0).unwrap()
+    }
 
     fn event(name: &str) -> AlarmStateChange {
         AlarmStateChange::from_value(fixture(name)).unwrap()
     }
 
+    fn judge(value: serde_json::Value) -> Result<Spike, SkipReason> {
+        spike_from(&AlarmStateChange::from_value(value).unwrap(), &watched(), now()).unwrap()
+    }
+
     #[test]
     fn our_alarm_is_a_spike_on_its_nat_gateway() {
-        let spike = spike_from(&event("alarm.json"), PREFIX).unwrap().unwrap();
+        let spike = spike_from(&event("alarm.json"), &watched(), now()).unwrap().unwrap();
         assert_eq!(spike.nat_gateway_id, "nat-0123456789abcdef0");
         assert_eq!(spike.alarm_at_millis, 1_715_681_700_123);
     }
 
     #[test]
     fn someone_elses_alarm_is_ignored() {
-        assert_eq!(spike_from(&event("foreign-alarm.json"), PREFIX).unwrap(), Err(SkipReason::NotOurAlarm));
-        assert_eq!(calm_from(&event("foreign-alarm.json"), PREFIX).unwrap(), Err(SkipReason::NotOurAlarm));
+        assert_eq!(spike_from(&event("foreign-alarm.json"), &watched(), now()).unwrap(), Err(SkipReason::NotOurAlarm));
+        assert_eq!(calm_from(&event("foreign-alarm.json"), &watched(), now()).unwrap(), Err(SkipReason::NotOurAlarm));
     }
 
     #[test]
     fn an_alarm_on_another_metric_is_ignored() {
-        assert_eq!(spike_from(&event("cpu-alarm.json"), PREFIX).unwrap(), Err(SkipReason::NoNatGateway));
+        assert_eq!(spike_from(&event("cpu-alarm.json"), &watched(), now()).unwrap(), Err(SkipReason::NoNatGateway));
     }
 
     #[test]
     fn an_ok_is_not_a_spike_and_an_alarm_is_not_a_calm() {
-        assert_eq!(spike_from(&event("ok.json"), PREFIX).unwrap(), Err(SkipReason::NotAnAlarm));
-        assert_eq!(calm_from(&event("alarm.json"), PREFIX).unwrap(), Err(SkipReason::NotAnAlarm));
-        let calm = calm_from(&event("ok.json"), PREFIX).unwrap().unwrap();
+        assert_eq!(spike_from(&event("ok.json"), &watched(), now()).unwrap(), Err(SkipReason::NotAnAlarm));
+        assert_eq!(calm_from(&event("alarm.json"), &watched(), now()).unwrap(), Err(SkipReason::NotAnAlarm));
+        let calm = calm_from(&event("ok.json"), &watched(), now()).unwrap().unwrap();
         assert_eq!(calm.nat_gateway_id, "nat-0123456789abcdef0");
+    }
+
+    /// The alarm fixture, renamed and about `nat` in every metric.
+    fn alarm_about(name_nat: &str, dimension_nat: &str) -> serde_json::Value {
+        let mut value = fixture("alarm.json");
+        value["detail"]["alarmName"] = format!("nat-recorder.NatGatewaySpike.{name_nat}").into();
+        for metric in value["detail"]["configuration"]["metrics"].as_array_mut().unwrap() {
+            if let Some(dimensions) = metric.pointer_mut("/metricStat/metric/dimensions") {
+                dimensions["NatGatewayId"] = dimension_nat.into();
+            }
+        }
+        value
+    }
+
+    #[test]
+    fn an_alarm_named_like_ours_about_a_nat_gateway_we_do_not_watch_is_skipped() {
+        assert_eq!(judge(alarm_about("nat-0fffffffffffffff1", "nat-0fffffffffffffff1")), Err(SkipReason::NotWatched));
+    }
+
+    #[test]
+    fn an_alarm_with_our_name_about_another_nat_gateway_is_not_ours() {
+        let forged = alarm_about("nat-0123456789abcdef0", "nat-0fffffffffffffff1");
+        assert_eq!(judge(forged), Err(SkipReason::NotOurAlarm));
+        // one metric about ours and one about another
+        let mut mixed = alarm_about("nat-0123456789abcdef0", "nat-0123456789abcdef0");
+        mixed["detail"]["configuration"]["metrics"][2]["metricStat"]["metric"]["dimensions"]["NatGatewayId"] =
+            "nat-0fffffffffffffff1".into();
+        assert_eq!(judge(mixed), Err(SkipReason::NotOurAlarm));
+        // a malformed id, named in both places
+        assert_eq!(judge(alarm_about("nat-XYZ", "nat-XYZ")), Err(SkipReason::NotOurAlarm));
+    }
+
+    #[test]
+    fn a_future_timestamp_is_refused_beyond_clock_skew() {
+        let mut value = fixture("alarm.json");
+        value["detail"]["state"]["timestamp"] = "9999-12-31T23:59:59.000+0000".into();
+        assert_eq!(judge(value.clone()), Err(SkipReason::FutureTimestamp));
+        let within = now() + chrono::Duration::seconds(MAX_CLOCK_SKEW_SECS - 1);
+        value["detail"]["state"]["timestamp"] = within.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string().into();
+        assert!(judge(value).is_ok());
     }
 
     fn spike(at: i64) -> Spike {

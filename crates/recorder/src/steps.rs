@@ -10,10 +10,10 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::analysis::{analyse, scoped, Analysis, TRAFFIC_QUERY};
-use crate::config::{NotifierConfig, ResolverConfig, StartConfig};
+use crate::config::{NotifierConfig, ResolverConfig, StartConfig, StopConfig};
 use crate::error::{RecorderError, Result};
 use crate::event::AlarmStateChange;
-use crate::flowlogs::{describe_refusals, FlowLogSpec, FlowLogs};
+use crate::flowlogs::{describe_refusals, sibling_executions, FlowLogSpec, FlowLogs, Ownership, TaggedFlowLog};
 use crate::insights::Insights;
 use crate::notify::{compose, compose_skip, Delivery, Mailer, Report, ReportContext};
 use crate::recording::{calm_from, spike_from, Claim, Recording, SkipReason, StartOutput, StopOutput, WorkflowState};
@@ -23,6 +23,22 @@ use crate::tokens::{Resume, Waiters};
 /// Decodes a step's input, naming the step and what is wrong.
 pub fn decode<T: DeserializeOwned>(step: &str, value: serde_json::Value) -> Result<T> {
     serde_json::from_value(value).map_err(|e| RecorderError::InvalidInput(format!("{step}: {e}")))
+}
+
+/// Of the flow logs tagged with `execution`, those that are provably this stack's; the others
+/// are logged and left alone, whatever their tags say.
+fn owned(tagged: Vec<TaggedFlowLog>, ownership: &Ownership, execution: &str) -> Vec<TaggedFlowLog> {
+    let executions = sibling_executions(execution).unwrap_or_default();
+    tagged
+        .into_iter()
+        .filter(|log| match ownership.foreign_because(log, &executions) {
+            None => true,
+            Some(why) => {
+                warn!(flow_log = %log.flow_log_id, %why, "a flow log carries this stack's tags but is not its own; left alone");
+                false
+            }
+        })
+        .collect()
 }
 
 fn rfc3339(time: DateTime<Utc>) -> String {
@@ -55,7 +71,7 @@ pub async fn start_recording(
     now: DateTime<Utc>,
 ) -> Result<StartOutput> {
     let event = AlarmStateChange::from_value(input.event)?;
-    let spike = match spike_from(&event, &config.alarm_name_prefix)? {
+    let spike = match spike_from(&event, &config.watched, now)? {
         Ok(spike) => spike,
         Err(reason) => {
             info!(alarm = %event.detail.alarm_name, reason = reason.describe(), "skipped");
@@ -89,9 +105,12 @@ pub async fn start_recording(
 
     let interfaces = gateway.network_interface_ids;
     // A retried StartRecording may have created some flow logs already: keep them.
-    let existing =
-        if claim == Claim::AlreadyOwned { ec2.find_by_execution(&input.execution_arn).await? } else { Vec::new() };
-    let covered: BTreeSet<&str> = existing.iter().map(|f| f.resource_id.as_str()).collect();
+    let existing = if claim == Claim::AlreadyOwned {
+        owned(ec2.find_by_execution(&input.execution_arn).await?, &config.ownership(), &input.execution_arn)
+    } else {
+        Vec::new()
+    };
+    let covered: BTreeSet<&str> = existing.iter().filter_map(|f| f.resource_id.as_deref()).collect();
     let missing: Vec<String> = interfaces.iter().filter(|eni| !covered.contains(eni.as_str())).cloned().collect();
     let mut flow_log_ids: Vec<String> = existing.iter().map(|f| f.flow_log_id.clone()).collect();
     if !missing.is_empty() {
@@ -195,9 +214,10 @@ pub async fn resolve_ok(
     slots: &SlotTable,
     waiters: &Waiters,
     event: serde_json::Value,
+    now: DateTime<Utc>,
 ) -> Result<ResolveOutcome> {
     let event = AlarmStateChange::from_value(event)?;
-    let calm = match calm_from(&event, &config.alarm_name_prefix)? {
+    let calm = match calm_from(&event, &config.watched, now)? {
         Ok(calm) => calm,
         Err(reason) => {
             info!(alarm = %event.detail.alarm_name, reason = reason.describe(), "ignored");
@@ -238,6 +258,7 @@ pub struct StateInput {
 /// StopRecording: delete every flow log of this execution, then release the slot if this
 /// execution still owns it. Safe to run again: what is gone stays gone.
 pub async fn stop_recording(
+    config: &StopConfig,
     slots: &SlotTable,
     ec2: &FlowLogs,
     input: StateInput,
@@ -253,7 +274,8 @@ pub async fn stop_recording(
 
     let mut ids: BTreeSet<String> =
         state.recording().map(|r| r.flow_log_ids.iter().cloned().collect()).unwrap_or_default();
-    ids.extend(ec2.find_by_execution(&execution).await?.into_iter().map(|f| f.flow_log_id));
+    let tagged = ec2.find_by_execution(&execution).await?;
+    ids.extend(owned(tagged, &config.ownership, &execution).into_iter().map(|f| f.flow_log_id));
     let ids: Vec<String> = ids.into_iter().collect();
     ec2.delete(&ids).await?;
     let released = slots.release(&nat, &execution).await?;

@@ -7,8 +7,9 @@ use std::time::Duration;
 use serde::Serialize;
 use tracing::{info, warn};
 
+use crate::config::SweepConfig;
 use crate::error::Result;
-use crate::flowlogs::{FlowLogs, OurFlowLog};
+use crate::flowlogs::{FlowLogs, TaggedFlowLog};
 use crate::recording::Slot;
 use crate::store::SlotTable;
 use crate::tokens::Executions;
@@ -29,7 +30,7 @@ pub enum Verdict {
 }
 
 /// Decides one flow log's fate. `running` says whether its execution is still running.
-pub fn verdict(log: &OurFlowLog, slot: Option<&Slot>, running: bool, now_secs: i64, max_age: Duration) -> Verdict {
+pub fn verdict(log: &TaggedFlowLog, slot: Option<&Slot>, running: bool, now_secs: i64, max_age: Duration) -> Verdict {
     let (Some(execution), Some(_)) = (&log.execution_arn, &log.nat_gateway_id) else {
         return Verdict::Unattributed;
     };
@@ -54,6 +55,8 @@ pub struct SweepReport {
     pub deleted: Vec<(String, Verdict)>,
     /// NAT Gateways whose slot was released because its execution had ended.
     pub released: Vec<String>,
+    /// Flow logs that carry this stack's tags but are not its own: never deleted.
+    pub foreign: Vec<String>,
 }
 
 /// Asks Step Functions once per execution, however many flow logs and slots name it.
@@ -75,8 +78,7 @@ impl RunningCache<'_> {
 
 /// Runs one sweep over the stack's flow logs and slots.
 pub async fn sweep(
-    stack_name: &str,
-    max_age: Duration,
+    config: &SweepConfig,
     ec2: &FlowLogs,
     slots: &SlotTable,
     executions: &Executions,
@@ -84,7 +86,12 @@ pub async fn sweep(
 ) -> Result<SweepReport> {
     let mut report = SweepReport::default();
     let mut running = RunningCache { executions, known: std::collections::HashMap::new() };
-    for log in ec2.find_by_stack(stack_name).await? {
+    for log in ec2.find_by_stack(&config.stack_name).await? {
+        if let Some(why) = config.ownership.foreign_because(&log, &config.executions) {
+            warn!(flow_log = %log.flow_log_id, %why, "a flow log carries this stack's tags but is not its own; left alone");
+            report.foreign.push(log.flow_log_id);
+            continue;
+        }
         let is_running = match &log.execution_arn {
             Some(arn) => running.is_running(arn).await?,
             None => false,
@@ -93,7 +100,7 @@ pub async fn sweep(
             Some(nat) => slots.slot(nat).await?,
             None => None,
         };
-        match verdict(&log, slot.as_ref(), is_running, now_secs, max_age) {
+        match verdict(&log, slot.as_ref(), is_running, now_secs, config.max_age) {
             Verdict::Keep => report.kept.push(log.flow_log_id),
             reason => {
                 ec2.delete(std::slice::from_ref(&log.flow_log_id)).await?;
@@ -118,12 +125,15 @@ mod tests {
 
     const HOUR: Duration = Duration::from_secs(3600);
 
-    fn log(created_at_secs: i64) -> OurFlowLog {
-        OurFlowLog {
+    fn log(created_at_secs: i64) -> TaggedFlowLog {
+        TaggedFlowLog {
             flow_log_id: "fl-1".into(),
             execution_arn: Some("exec-a".into()),
             nat_gateway_id: Some("nat-1".into()),
             created_at_secs: Some(created_at_secs),
+            resource_id: Some("eni-1".into()),
+            log_group_name: Some("/flowlogs".into()),
+            delivery_role_arn: Some("arn:aws:iam::1:role/delivery".into()),
         }
     }
 

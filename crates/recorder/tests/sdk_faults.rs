@@ -30,7 +30,10 @@ fn alarm_event() -> serde_json::Value {
 fn start_config() -> StartConfig {
     StartConfig {
         table_name: "slots".into(),
-        alarm_name_prefix: "nat-recorder.NatGatewaySpike.".into(),
+        watched: recorder::recording::Watched {
+            alarm_name_prefix: "nat-recorder.NatGatewaySpike.".into(),
+            nat_gateway_ids: vec![NAT.into()],
+        },
         stack_name: "nat-recorder".into(),
         log_group_name: "/flowlogs".into(),
         delivery_role_arn: "arn:aws:iam::123456789012:role/delivery".into(),

@@ -12,7 +12,7 @@ async fn main() -> Result<(), Error> {
     let slots = SlotTable::from_sdk_config(&sdk, &config.table_name);
     let waiters = Waiters::from_sdk_config(&sdk);
     run(service_fn(|event: LambdaEvent<serde_json::Value>| async {
-        steps::resolve_ok(&config, &slots, &waiters, event.payload).await
+        steps::resolve_ok(&config, &slots, &waiters, event.payload, recorder::now()).await
     }))
     .await
 }

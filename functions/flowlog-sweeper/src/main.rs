@@ -16,7 +16,7 @@ async fn main() -> Result<(), Error> {
     let executions = Executions::from_sdk_config(&sdk);
     run(service_fn(|_: LambdaEvent<serde_json::Value>| async {
         let now = recorder::now().timestamp();
-        sweep::sweep(&config.stack_name, config.max_age, &ec2, &slots, &executions, now).await
+        sweep::sweep(&config, &ec2, &slots, &executions, now).await
     }))
     .await
 }
