@@ -12,18 +12,22 @@ use serde_json::Value;
 /// A rule's pattern as CloudFormation would deploy it, in JSON.
 fn pattern(template: &Template, resource: &str, event: &str) -> Value {
     let resolver = Resolver { stack_name: STACK, region: REGION, account: ACCOUNT, resources: BTreeMap::new() };
-    let mut pattern: serde_yaml::Value =
-        template.resource(resource)["Properties"]["Events"][event]["Properties"]["Pattern"].clone();
+    let mut pattern: serde_norway::Value = match event {
+        // A rule of its own
+        "" => template.resource(resource)["Properties"]["EventPattern"].clone(),
+        // A SAM event of a function
+        _ => template.resource(resource)["Properties"]["Events"][event]["Properties"]["Pattern"].clone(),
+    };
     resolve_all(template, &resolver, &mut pattern);
     serde_json::to_value(pattern).expect("the pattern as JSON")
 }
 
 /// Resolves every intrinsic function in `value`, as CloudFormation does before EventBridge sees it.
-fn resolve_all(template: &Template, resolver: &Resolver<'_>, value: &mut serde_yaml::Value) {
+fn resolve_all(template: &Template, resolver: &Resolver<'_>, value: &mut serde_norway::Value) {
     match value {
-        serde_yaml::Value::Tagged(_) => *value = serde_yaml::Value::String(template.resolve(value, resolver)),
-        serde_yaml::Value::Sequence(items) => items.iter_mut().for_each(|v| resolve_all(template, resolver, v)),
-        serde_yaml::Value::Mapping(map) => map.iter_mut().for_each(|(_, v)| resolve_all(template, resolver, v)),
+        serde_norway::Value::Tagged(_) => *value = serde_norway::Value::String(template.resolve(value, resolver)),
+        serde_norway::Value::Sequence(items) => items.iter_mut().for_each(|v| resolve_all(template, resolver, v)),
+        serde_norway::Value::Mapping(map) => map.iter_mut().for_each(|(_, v)| resolve_all(template, resolver, v)),
         _ => {}
     }
 }
@@ -106,7 +110,7 @@ fn all_fixtures() -> Vec<Value> {
 #[tokio::test]
 async fn the_alarm_rule_matches_only_this_stacks_alarms_entering_alarm() {
     let template = Template::load();
-    let arrived = matching(&pattern(&template, "RecorderStateMachine", "AlarmFired"), &all_fixtures()).await;
+    let arrived = matching(&pattern(&template, "AlarmFiredRule", ""), &all_fixtures()).await;
     // The fixtures' alarms belong to the stack "nat-recorder"; the CPU alarm's name has the
     // prefix too, and the recorder itself ignores it for want of a NatGatewayId.
     assert_eq!(
@@ -132,7 +136,7 @@ async fn a_stack_whose_name_extends_ours_never_matches() {
     let template = Template::load();
     let mut event = fixture("alarm.json");
     event["detail"]["alarmName"] = "nat-recorder-b.NatGatewaySpike.nat-0123456789abcdef0".into();
-    let arrived = matching(&pattern(&template, "RecorderStateMachine", "AlarmFired"), &[event]).await;
+    let arrived = matching(&pattern(&template, "AlarmFiredRule", ""), &[event]).await;
     assert!(arrived.is_empty(), "{arrived:?}");
 }
 
@@ -144,6 +148,6 @@ async fn an_alarm_of_our_name_in_another_account_never_matches() {
     event["resources"] = serde_json::json!([format!(
         "arn:aws:cloudwatch:{REGION}:999999999999:alarm:nat-recorder.NatGatewaySpike.nat-0123456789abcdef0"
     )]);
-    let arrived = matching(&pattern(&template, "RecorderStateMachine", "AlarmFired"), &[event]).await;
+    let arrived = matching(&pattern(&template, "AlarmFiredRule", ""), &[event]).await;
     assert!(arrived.is_empty(), "{arrived:?}");
 }

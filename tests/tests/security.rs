@@ -2,7 +2,7 @@
 //! confused-deputy guard on the delivery role, encryption at rest.
 
 use recorder_tests::template::{read_repo_file, Template};
-use serde_yaml::Value;
+use serde_norway::Value;
 
 /// Actions AWS offers no narrower resource for; each use of `*` must say so in a comment.
 const NO_RESOURCE_LEVEL: [&str; 5] = [
@@ -129,7 +129,11 @@ fn the_delivery_role_is_trusted_only_by_vpc_flow_logs_of_this_account() {
 #[test]
 fn the_topic_and_the_table_are_encrypted() {
     let template = Template::load();
-    assert!(template.resource("ReportTopic")["Properties"]["KmsMasterKeyId"].as_str().is_some());
+    // A key of the stack's own, which CloudWatch may use to publish the sweep's alarm
+    let key = &template.resource("ReportTopic")["Properties"]["KmsMasterKeyId"];
+    let Value::Tagged(reference) = key else { panic!("the topic has no key of the stack: {key:?}") };
+    assert_eq!(reference.value.as_str(), Some("ReportTopicKey"));
+    assert_eq!(template.resource("ReportTopicKey")["Properties"]["EnableKeyRotation"].as_bool(), Some(true));
     assert_eq!(
         template.resource("RecordingsTable")["Properties"]["SSESpecification"]["SSEEnabled"].as_bool(),
         Some(true)
@@ -139,7 +143,8 @@ fn the_topic_and_the_table_are_encrypted() {
 #[test]
 fn every_function_logs_to_its_own_group_with_retention() {
     let template = Template::load();
-    for (id, _) in recorder_tests::deploy::FUNCTIONS {
+    for (id, _) in template.functions() {
+        let id = id.as_str();
         let group = template.resource(id)["Properties"]["LoggingConfig"]["LogGroup"].clone();
         let Value::Tagged(reference) = group else { panic!("{id}: no LoggingConfig.LogGroup") };
         let group_id = reference.value.as_str().unwrap();
@@ -148,4 +153,173 @@ fn every_function_logs_to_its_own_group_with_retention() {
             "{id}: {group_id} keeps logs forever"
         );
     }
+}
+
+// ---------------------------------------------------------------- what SAM generates
+
+use serde_json::Value as Json;
+
+/// `template` as CloudFormation finally sees it: after SAM's transform (samtranslator, from the
+/// project's virtualenv, offline), so the roles SAM generates are reviewed too.
+fn sam_translated(template: &Json) -> Json {
+    use std::io::Write;
+    let root = recorder_tests::template::repo_file("");
+    let python = root.join(".venv/bin/python");
+    assert!(python.exists(), "{} not found: run `make setup`", python.display());
+    let mut child = std::process::Command::new(python)
+        .arg(root.join("tools/sam-translate/translate.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the SAM translator starts");
+    child.stdin.take().unwrap().write_all(template.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "SAM's transform failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("the translated template is JSON")
+}
+
+fn main_stack_translated() -> Json {
+    let expanded = Template::load()
+        .expanded(&[("NatGatewayIDs", serde_json::json!(["nat-0123456789abcdef0"]))])
+        .expect("the macro expands the template");
+    sam_translated(&expanded)
+}
+
+fn macros_stack_translated() -> Json {
+    sam_translated(&recorder_tests::template::to_cfn_json(
+        &Template::load_file("cf-assistive-macros/template.yaml").root,
+    ))
+}
+
+fn json_strings(value: &Json) -> Vec<String> {
+    match value {
+        Json::String(s) => vec![s.clone()],
+        Json::Array(items) => items.iter().flat_map(json_strings).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Every role of a translated template: its logical id and properties.
+fn roles(template: &Json) -> Vec<(String, Json)> {
+    template["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::IAM::Role")
+        .map(|(id, r)| (id.clone(), r["Properties"].clone()))
+        .collect()
+}
+
+fn role_statements(role: &Json) -> Vec<Json> {
+    role["Policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn no_generated_role_takes_a_managed_policy_or_a_wildcard() {
+    for (stack, template) in [("main", main_stack_translated()), ("macros", macros_stack_translated())] {
+        let roles = roles(&template);
+        assert!(!roles.is_empty(), "{stack}: no role to review");
+        for (id, role) in roles {
+            // AWSLambdaBasicExecutionRole writes to any log group: each function gets its own
+            let managed = json_strings(&role["ManagedPolicyArns"]);
+            assert!(managed.is_empty(), "{stack} {id}: managed policies {managed:?}");
+            for statement in role_statements(&role) {
+                let actions = json_strings(&statement["Action"]);
+                assert!(actions.iter().all(|a| !a.contains('*')), "{stack} {id}: {actions:?}");
+                if json_strings(&statement["Resource"]).iter().any(|r| r == "*") {
+                    for action in &actions {
+                        assert!(NO_RESOURCE_LEVEL.contains(&action.as_str()), "{stack} {id}: {action} on \"*\"");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn each_function_writes_only_to_its_own_log_group() {
+    for (stack, template) in [("main", main_stack_translated()), ("macros", macros_stack_translated())] {
+        let resources = template["Resources"].as_object().unwrap();
+        let functions: Vec<(&String, &Json)> =
+            resources.iter().filter(|(_, r)| r["Type"] == "AWS::Lambda::Function").collect();
+        assert!(!functions.is_empty(), "{stack}");
+        for (id, function) in functions {
+            let role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id}: a role of the stack"));
+            let group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id}: its own log group"));
+            let writes: Vec<Json> = role_statements(&resources[role]["Properties"])
+                .into_iter()
+                .filter(|s| {
+                    json_strings(&s["Action"]).iter().any(|a| {
+                        a.starts_with("logs:")
+                            && a != "logs:StartQuery"
+                            && a != "logs:GetQueryResults"
+                            && a != "logs:StopQuery"
+                    })
+                })
+                .collect();
+            assert!(!writes.is_empty(), "{stack} {id}: its role cannot write its logs");
+            for statement in writes {
+                assert_eq!(
+                    statement["Resource"],
+                    serde_json::json!({"Fn::GetAtt": [group, "Arn"]}),
+                    "{stack} {id}: {statement}"
+                );
+                let mut actions = json_strings(&statement["Action"]);
+                actions.sort();
+                assert_eq!(actions, ["logs:CreateLogStream", "logs:PutLogEvents"], "{stack} {id}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_state_machine_invokes_exactly_its_four_functions() {
+    let template = main_stack_translated();
+    let role = template["Resources"]["RecorderStateMachine"]["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let invokes: Vec<Json> = role_statements(&template["Resources"][&role]["Properties"])
+        .into_iter()
+        .filter(|s| json_strings(&s["Action"]).contains(&"lambda:InvokeFunction".to_owned()))
+        .collect();
+    assert_eq!(invokes.len(), 1, "{invokes:?}");
+    let expected: Vec<Json> =
+        ["AlarmStartFunction", "TokenRegisterFunction", "FlowlogStopFunction", "NotifierFunction"]
+            .iter()
+            .map(|f| serde_json::json!({"Fn::GetAtt": [f, "Arn"]}))
+            .collect();
+    assert_eq!(invokes[0]["Resource"], Json::Array(expected));
+}
+
+#[test]
+fn roles_assumed_by_step_functions_and_eventbridge_guard_against_the_confused_deputy() {
+    let template = main_stack_translated();
+    let mut guarded = 0;
+    for (id, role) in roles(&template) {
+        for statement in role["AssumeRolePolicyDocument"]["Statement"].as_array().unwrap() {
+            let services = json_strings(&statement["Principal"]["Service"]);
+            if services.iter().any(|s| s == "states.amazonaws.com" || s == "events.amazonaws.com") {
+                let condition = &statement["Condition"];
+                assert!(!condition["StringEquals"]["aws:SourceAccount"].is_null(), "{id}: no aws:SourceAccount");
+                assert!(
+                    !condition["ArnEquals"]["aws:SourceArn"].is_null()
+                        || !condition["ArnLike"]["aws:SourceArn"].is_null(),
+                    "{id}: no aws:SourceArn"
+                );
+                guarded += 1;
+            }
+        }
+    }
+    assert_eq!(guarded, 2, "the state machine's role and the ALARM rule's");
 }
