@@ -47,9 +47,9 @@ test: setup ## Run every test: the template and ASL checks, unit tests, tests ag
 	  /^test result:/ { passed += $$4; failed += $$6 } \
 	  END { printf "\ntests: %d passed, %d failed\n", passed, failed }'
 
-bench: setup ## Cold start, peak memory and size of every Lambda vs a bare runtime (release builds)
-	cargo build --locked --release --bins -p alarm-start -p token-register -p alarm-ok-resolver -p flowlog-stop \
-	  -p notifier -p flowlog-sweeper -p nat-alarms-macro -p echo-floor
+bench: setup ## Every Lambda against the performance budget (release builds); BASELINE=<release dir> to compare
+	@# Every Lambda of both stacks and the floor: every binary but the harness's own.
+	cargo build --locked --release --workspace --bins --exclude recorder-tests
 	release=$$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release && \
 	  cargo run --locked --quiet -p recorder-tests --bin bench -- $$release bench-results.json 20 $(BASELINE)
 

@@ -13,17 +13,7 @@ use recorder::store::SlotTable;
 use serde_json::Value;
 
 use crate::template::{read_repo_file, Resolver, Template};
-use crate::{http, local_stack, unique, LocalStack, World, ACCOUNT, REGION};
-
-/// The template's functions: logical id and the binary it builds.
-pub const FUNCTIONS: [(&str, &str); 6] = [
-    ("AlarmStartFunction", "alarm-start"),
-    ("TokenRegisterFunction", "token-register"),
-    ("AlarmOkResolverFunction", "alarm-ok-resolver"),
-    ("FlowlogStopFunction", "flowlog-stop"),
-    ("NotifierFunction", "notifier"),
-    ("FlowlogSweeperFunction", "flowlog-sweeper"),
-];
+use crate::{http, moto_stack, unique, MotoStack, World, ACCOUNT, REGION};
 
 /// Where cargo put the binaries of this build (`target/debug`, beside `deps/`).
 pub fn binary_dir() -> PathBuf {
@@ -39,7 +29,7 @@ pub fn binary_dir() -> PathBuf {
 /// The main stack, deployed into the local stack for one world.
 pub struct Deployment {
     pub world: World,
-    pub local: &'static LocalStack,
+    pub local: &'static MotoStack,
     pub state_machine_arn: String,
     pub topic_arn: String,
     pub inbox_url: String,
@@ -47,6 +37,8 @@ pub struct Deployment {
     pub functions: BTreeMap<String, String>,
     /// Logical id to the environment the function runs with (template values, resolved).
     pub environments: BTreeMap<String, BTreeMap<String, String>>,
+    /// Logical id to the function as the gateway runs it.
+    pub specs: BTreeMap<String, FunctionSpec>,
     pub log_dir: PathBuf,
     pub sfn: aws_sdk_sfn::Client,
     pub sqs: aws_sdk_sqs::Client,
@@ -71,7 +63,7 @@ pub struct Email {
 impl World {
     /// Deploys the stack for this world; `parameters` override the template's defaults.
     pub async fn deploy(&self, parameters: &[(&str, &str)]) -> Deployment {
-        let local = local_stack();
+        let local = moto_stack();
         let template = Template::load();
         let sns = aws_sdk_sns::Client::new(&self.sdk);
         let sqs = aws_sdk_sqs::Client::new(&self.sdk);
@@ -84,11 +76,11 @@ impl World {
 
         let prefix = unique("fn");
         let functions: BTreeMap<String, String> =
-            FUNCTIONS.iter().map(|(id, binary)| (id.to_string(), format!("{prefix}-{binary}"))).collect();
+            template.functions().iter().map(|(id, binary)| (id.clone(), format!("{prefix}-{binary}"))).collect();
         let mut resources: BTreeMap<String, String> = [
             ("RecordingsTable", self.table_name.clone()),
             ("FlowLogGroup", self.log_group_name.clone()),
-            ("FlowLogDeliveryRole.Arn", format!("arn:aws:iam::{ACCOUNT}:role/{}-FlowLogDeliveryRole", self.stack_name)),
+            ("FlowLogDeliveryRole.Arn", self.delivery_role_arn()),
             ("ReportTopic", topic_arn.clone()),
         ]
         .into_iter()
@@ -115,7 +107,9 @@ impl World {
         std::fs::create_dir_all(&log_dir).expect("a folder for the functions' logs");
         let globals = &template.root["Globals"]["Function"];
         let mut environments = BTreeMap::new();
-        for (id, binary) in FUNCTIONS {
+        let mut specs = BTreeMap::new();
+        for (id, binary) in template.functions() {
+            let (id, binary) = (id.as_str(), binary.as_str());
             let path = binary_dir().join(binary);
             assert!(
                 path.exists(),
@@ -128,10 +122,14 @@ impl World {
             if env.contains_key("NAT_GATEWAY_IDS") {
                 env.insert("NAT_GATEWAY_IDS".into(), self.nat_gateway_id.clone());
             }
+            // Tests sweep seconds after the fact; the minimum age has a test of its own.
+            if env.contains_key("SWEEP_MIN_AGE_SECONDS") {
+                env.insert("SWEEP_MIN_AGE_SECONDS".into(), "0".into());
+            }
             env.insert("RUST_LOG".into(), "info".into());
             let name = functions[id].clone();
             environments.insert(id.to_owned(), env.clone());
-            local.gateway.register(FunctionSpec {
+            let spec = FunctionSpec {
                 log_file: Some(log_dir.join(format!("{binary}.log"))),
                 name,
                 region: REGION.into(),
@@ -144,7 +142,9 @@ impl World {
                         .expect("a Timeout"),
                 ),
                 memory_mb: globals["MemorySize"].as_u64().expect("Globals MemorySize") as u32,
-            });
+            };
+            local.gateway.register(spec.clone());
+            specs.insert(id.to_owned(), spec);
         }
 
         let mut definition = read_repo_file("statemachine/recorder.asl.json");
@@ -173,6 +173,7 @@ impl World {
             inbox_url,
             functions,
             environments,
+            specs,
             log_dir,
             sfn,
             sqs,
@@ -209,6 +210,13 @@ where
 impl Deployment {
     pub fn function(&self, logical_id: &str) -> &str {
         &self.functions[logical_id]
+    }
+
+    /// Runs the function from now on with one variable of its environment changed.
+    pub fn set_env(&self, logical_id: &str, name: &str, value: &str) {
+        let mut spec = self.specs[logical_id].clone();
+        spec.env.insert(name.to_owned(), value.to_owned());
+        self.local.gateway.register(spec);
     }
 
     /// Starts an execution with the event as input, as the ALARM rule would (moto cannot

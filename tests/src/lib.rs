@@ -28,7 +28,7 @@ pub const STACK: &str = "nat-recorder";
 /// moto on 127.0.0.1, behind the local Lambda gateway: the gateway listens on the port moto's
 /// interpreter calls (`MOTO_PORT`), runs the Lambda binaries and forwards the rest to moto.
 #[derive(Clone)]
-pub struct LocalStack {
+pub struct MotoStack {
     /// The gateway: what tests, functions and moto's interpreter all call.
     pub endpoint: String,
     pub moto_endpoint: String,
@@ -102,7 +102,7 @@ fn spawn_moto(server: &std::path::Path, port: u16, interpreter_port: u16) -> std
     command.spawn().map(|_| ())
 }
 
-fn start_local_stack() -> LocalStack {
+fn start_moto_stack() -> MotoStack {
     let server =
         std::env::var_os("MOTO_SERVER").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".venv/bin/moto_server"));
     assert!(
@@ -141,13 +141,13 @@ fn start_local_stack() -> LocalStack {
         http(&moto_endpoint, "POST", "/moto-api/config", r#"{"stepfunctions":{"execute_state_machine":true}}"#)
             .expect("moto accepts its configuration");
     assert_eq!(status, 201, "moto refused the Step Functions configuration: {body}");
-    LocalStack { endpoint: gateway.endpoint(), moto_endpoint, gateway }
+    MotoStack { endpoint: gateway.endpoint(), moto_endpoint, gateway }
 }
 
 /// The local stack of this test process, started on first use and gone with the process.
-pub fn local_stack() -> &'static LocalStack {
-    static STACK: OnceLock<LocalStack> = OnceLock::new();
-    STACK.get_or_init(start_local_stack)
+pub fn moto_stack() -> &'static MotoStack {
+    static STACK: OnceLock<MotoStack> = OnceLock::new();
+    STACK.get_or_init(start_moto_stack)
 }
 
 /// SDK configuration for the local stack: the functions' own loader (aws-config, the SDK's HTTPS
@@ -157,7 +157,7 @@ pub async fn sdk() -> SdkConfig {
     lambda_env::loader()
         .region(aws_config::Region::new(REGION))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "local"))
-        .endpoint_url(&local_stack().endpoint)
+        .endpoint_url(&moto_stack().endpoint)
         .load()
         .await
 }
@@ -248,7 +248,7 @@ impl World {
             watched: self.watched(),
             stack_name: self.stack_name.clone(),
             log_group_name: self.log_group_name.clone(),
-            delivery_role_arn: "arn:aws:iam::123456789012:role/nat-recorder-FlowLogDelivery".into(),
+            delivery_role_arn: self.delivery_role_arn(),
             recording_time_seconds: 900,
             max_recordings,
             report_delay_seconds: 0,
@@ -263,6 +263,11 @@ impl World {
             table_name: self.table_name.clone(),
             ownership: self.start_config(0).ownership(),
         }
+    }
+
+    /// The flow-log delivery role of this world's stack (`FlowLogDeliveryRole.Arn`).
+    pub fn delivery_role_arn(&self) -> String {
+        format!("arn:aws:iam::{ACCOUNT}:role/{}-FlowLogDeliveryRole", self.stack_name)
     }
 
     /// The alarms and NAT Gateway this world's stack watches.

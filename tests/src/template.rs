@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde_yaml::Value;
+use serde_norway::Value;
 
 /// The parsed main template.
 pub struct Template {
@@ -36,13 +36,31 @@ impl Template {
 
     pub fn load_file(path: &str) -> Self {
         let text = read_repo_file(path);
-        Self { root: serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path} is not YAML: {e}")) }
+        Self { root: serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{path} is not YAML: {e}")) }
     }
 
     pub fn resource(&self, logical_id: &str) -> &Value {
         let resource = &self.root["Resources"][logical_id];
         assert!(!resource.is_null(), "template.yaml has no resource {logical_id}");
         resource
+    }
+
+    /// The template's functions: logical id and the binary it builds (`BuildProperties.Binary`),
+    /// in the template's order.
+    pub fn functions(&self) -> Vec<(String, String)> {
+        let resources = self.root["Resources"].as_mapping().expect("Resources");
+        resources
+            .iter()
+            .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+            .map(|(id, r)| {
+                let id = id.as_str().expect("a logical id").to_owned();
+                let binary = r["Metadata"]["BuildProperties"]["Binary"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{id} names no BuildProperties.Binary"))
+                    .to_owned();
+                (id, binary)
+            })
+            .collect()
     }
 
     pub fn parameter_default(&self, name: &str) -> Option<String> {
@@ -159,7 +177,7 @@ impl Template {
             "templateParameterValues": values,
         }))
         .expect("a macro request");
-        let response = futures_lite_block_on(nat_alarms_macro::handle(request, || async {
+        let response = block_on_pure(nat_alarms_macro::handle(request, || async {
             Err("NatGatewayIDs = all needs a real account to list NAT Gateways".to_owned())
         }));
         match response.error_message {
@@ -177,7 +195,7 @@ impl Template {
 }
 
 /// Runs a future that never waits on I/O (the macro's pure path) to completion.
-fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
+fn block_on_pure<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().build().expect("a runtime").block_on(future)
 }
 

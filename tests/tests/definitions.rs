@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use recorder::config::{NotifierConfig, ResolverConfig, StartConfig, StopConfig, SweepConfig, TableConfig};
-use recorder_tests::deploy::FUNCTIONS;
 use recorder_tests::template::{read_repo_file, repo_file, Resolver, Template};
 use serde_json::Value;
 
@@ -136,7 +135,7 @@ fn every_function_gets_the_settings_its_code_reads_at_cold_start() {
     assert_eq!(resolver_config.watched, start.watched);
     let notifier = NotifierConfig::from_env(env_of("NotifierFunction")).expect("notifier's environment");
     let sweep = SweepConfig::from_env(env_of("FlowlogSweeperFunction")).expect("sweeper's environment");
-    assert_eq!(sweep.max_age, std::time::Duration::from_secs(900 + 900));
+    assert_eq!(sweep.max_age, std::time::Duration::from_secs(900 + 1200));
     let query_name = template.resolve(&template.resource("RecorderQuery")["Properties"]["Name"], &resolver);
     assert_eq!(notifier.query_name, query_name);
 }
@@ -147,10 +146,12 @@ fn every_function_builds_a_binary_of_this_workspace_for_arm64() {
     let globals = &template.root["Globals"]["Function"];
     assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
     assert_eq!(globals["Architectures"][0].as_str(), Some("arm64"));
-    for (id, binary) in FUNCTIONS {
+    let functions = template.functions();
+    assert_eq!(functions.len(), 6, "five steps and the sweep: {functions:?}");
+    for (id, binary) in &functions {
         let metadata = &template.resource(id)["Metadata"];
         assert_eq!(metadata["BuildMethod"].as_str(), Some("rust-cargolambda"), "{id}");
-        assert_eq!(metadata["BuildProperties"]["Binary"].as_str(), Some(binary), "{id}");
+        assert_eq!(metadata["BuildProperties"]["Binary"].as_str(), Some(binary.as_str()), "{id}");
         assert!(repo_file(&format!("functions/{binary}/Cargo.toml")).exists(), "{id}: no crate for {binary}");
     }
 }
@@ -166,10 +167,11 @@ fn the_rules_match_exactly_the_alarms_the_macro_adds() {
     assert_eq!(alarm["Type"], "AWS::CloudWatch::Alarm");
     let name = alarm["Properties"]["AlarmName"]["Fn::Sub"].as_str().unwrap();
     assert_eq!(name.replace("${AWS::StackName}", resolver.stack_name), format!("{prefix}nat-0123456789abcdef0"));
-    for (id, event, state) in
-        [("RecorderStateMachine", "AlarmFired", "ALARM"), ("AlarmOkResolverFunction", "AlarmOk", "OK")]
+    let alarm_fired = &template.resource("AlarmFiredRule")["Properties"]["EventPattern"];
+    let alarm_ok =
+        &template.resource("AlarmOkResolverFunction")["Properties"]["Events"]["AlarmOk"]["Properties"]["Pattern"];
+    for (id, pattern, state) in [("AlarmFiredRule", alarm_fired, "ALARM"), ("AlarmOkResolverFunction", alarm_ok, "OK")]
     {
-        let pattern = &template.resource(id)["Properties"]["Events"][event]["Properties"]["Pattern"];
         let rule_prefix = template.resolve(&pattern["detail"]["alarmName"][0]["prefix"], &resolver);
         assert_eq!(rule_prefix, prefix, "{id}");
         assert_eq!(pattern["detail"]["state"]["value"][0].as_str(), Some(state), "{id}");
@@ -344,7 +346,9 @@ fn transient_errors_are_retried_with_backoff_in_every_task() {
         let errors: Vec<&str> =
             retry.iter().flat_map(|r| r["ErrorEquals"].as_array().unwrap()).map(|e| e.as_str().unwrap()).collect();
         assert!(errors.contains(&"Transient") || errors.contains(&"States.ALL"), "{name}: {errors:?}");
-        assert!(retry.iter().all(|r| r["BackoffRate"].as_f64().unwrap_or(1.0) > 1.0), "{name} backs off");
+        // Every retrier that retries at all backs off (one may list errors never worth retrying)
+        let mut retrying = retry.iter().filter(|r| r["MaxAttempts"].as_u64() != Some(0));
+        assert!(retrying.all(|r| r["BackoffRate"].as_f64().unwrap_or(1.0) > 1.0), "{name} backs off");
     }
 }
 
@@ -380,7 +384,7 @@ fn the_whole_execution_outlasts_the_longest_legitimate_run() {
             .expect("a function");
         let key = placeholder.trim_start_matches("${").trim_end_matches('}');
         let substitution = &template.resource("RecorderStateMachine")["Properties"]["DefinitionSubstitutions"][key];
-        let serde_yaml::Value::Tagged(get_att) = substitution else { panic!("{key} is not a !GetAtt") };
+        let serde_norway::Value::Tagged(get_att) = substitution else { panic!("{key} is not a !GetAtt") };
         let id = get_att.value.as_str().unwrap().trim_end_matches(".Arn");
         template.resource(id)["Properties"]["Timeout"]
             .as_u64()
@@ -398,4 +402,33 @@ fn the_whole_execution_outlasts_the_longest_legitimate_run() {
     assert!(timeout >= longest, "TimeoutSeconds {timeout} is less than the longest legitimate run, {longest} s");
     // and not so much more that a stuck execution lingers for days
     assert!(timeout <= longest + 3600, "TimeoutSeconds {timeout} vs {longest} s");
+}
+
+#[test]
+fn the_sweeps_grace_covers_what_retries_add_to_a_legitimate_recording() {
+    // A flow log lives from its creation in StartRecording until StopRecording deletes it: at
+    // worst every retry of those steps and of the wait's Lambda, past RecordingTime.
+    let template = Template::load();
+    let states = states();
+    let timeout = |id: &str| {
+        template.resource(id)["Properties"]["Timeout"]
+            .as_u64()
+            .or(template.root["Globals"]["Function"]["Timeout"].as_u64())
+            .unwrap()
+    };
+    let extension = worst_task_seconds(&states["StartRecording"], timeout("AlarmStartFunction"))
+        + worst_task_seconds(&states["WaitForAlarmOrTimeout"], timeout("TokenRegisterFunction"))
+        + worst_task_seconds(&states["StopRecording"], timeout("FlowlogStopFunction"));
+    let grace = &template.root["Parameters"]["SweepGraceSeconds"];
+    let minimum = grace["MinValue"].as_u64().expect("SweepGraceSeconds has a MinValue");
+    assert!(minimum >= extension, "SweepGraceSeconds may be {minimum}, but retries can add {extension} s");
+    assert!(grace["Default"].as_u64().unwrap() >= minimum);
+}
+
+#[test]
+fn stop_recording_does_not_retry_what_can_never_succeed() {
+    let states = states();
+    let first = &states["StopRecording"]["Retry"][0];
+    assert_eq!(first["ErrorEquals"], serde_json::json!(["InvalidInput", "ConfigurationError"]));
+    assert_eq!(first["MaxAttempts"], 0);
 }

@@ -263,3 +263,25 @@ async fn a_flow_log_that_only_carries_copies_of_our_tags_survives_the_stop_and_t
     assert!(report["deleted"].as_array().unwrap().is_empty(), "{report}");
     assert_eq!(d.flow_logs().await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_young_execution_step_functions_does_not_know_yet_keeps_its_flow_logs() {
+    // DescribeExecution is eventually consistent: just after StartExecution it may answer that
+    // the execution does not exist. Here it says so for good (the state machine is gone), and
+    // the flow log is seconds old: the sweep with its real minimum age leaves it for later.
+    let d = deployed().await;
+    d.set_env("FlowlogSweeperFunction", "SWEEP_MIN_AGE_SECONDS", "120");
+    let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    d.waiting(&exec).await;
+    d.sfn.delete_state_machine().state_machine_arn(&d.state_machine_arn).send().await.expect("DeleteStateMachine");
+    let report = d.deliver("FlowlogSweeperFunction", &serde_json::json!({}));
+    assert_eq!(report["kept"].as_array().unwrap().len(), 1, "{report}");
+    assert!(report["deleted"].as_array().unwrap().is_empty(), "{report}");
+    assert!(report["released"].as_array().unwrap().is_empty(), "{report}");
+    assert_eq!(d.flow_logs().await.len(), 1);
+    // Once it is old enough, the next sweep removes it
+    d.set_env("FlowlogSweeperFunction", "SWEEP_MIN_AGE_SECONDS", "0");
+    let report = d.deliver("FlowlogSweeperFunction", &serde_json::json!({}));
+    assert_eq!(report["deleted"][0][1], "execution-not-running", "{report}");
+    nothing_left(&d).await;
+}

@@ -1,11 +1,11 @@
 //! The local Lambda gateway behaves as the Lambda service does toward its callers.
 
 use recorder_tests::deploy::binary_dir;
-use recorder_tests::{fixture, http_request, local_stack, unique, REGION};
+use recorder_tests::{fixture, http_request, moto_stack, unique, REGION};
 
 fn register(binary: &str, env: &[(&str, &str)]) -> String {
     let name = unique(binary);
-    local_stack().gateway.register(local_lambda::FunctionSpec {
+    moto_stack().gateway.register(local_lambda::FunctionSpec {
         name: name.clone(),
         region: REGION.into(),
         binary: binary_dir().join(binary),
@@ -19,7 +19,7 @@ fn register(binary: &str, env: &[(&str, &str)]) -> String {
 
 fn invoke(name: &str, payload: &str) -> recorder_tests::HttpResponse {
     let path = format!("/2015-03-31/functions/{name}/invocations");
-    http_request(&local_stack().endpoint, "POST", &path, payload).expect("the gateway answers")
+    http_request(&moto_stack().endpoint, "POST", &path, payload).expect("the gateway answers")
 }
 
 #[test]
@@ -71,7 +71,7 @@ fn an_unknown_function_is_not_found() {
 
 #[test]
 fn everything_else_is_forwarded_to_moto() {
-    let response = http_request(&local_stack().endpoint, "GET", "/moto-api/data.json", "").unwrap();
+    let response = http_request(&moto_stack().endpoint, "GET", "/moto-api/data.json", "").unwrap();
     assert_eq!(response.status, 200);
     assert!(response.body.starts_with('{'), "{}", response.body);
 }

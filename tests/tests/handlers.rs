@@ -5,7 +5,7 @@ use recorder::flowlogs::{FlowLogs, LOG_FORMAT, TAG_EXECUTION, TAG_NAT_GATEWAY, T
 use recorder::recording::{Ending, SkipReason, StartOutput, WorkflowState};
 use recorder::steps::{self, RegisterInput, ResolveOutcome, StartInput, StateInput};
 use recorder::store::SlotTable;
-use recorder::tokens::Waiters;
+use recorder::tokens::TaskTokens;
 use recorder_tests::{unique, World};
 use serde_json::json;
 
@@ -71,7 +71,7 @@ async fn resolve(world: &World, at: i64) -> ResolveOutcome {
     steps::resolve_ok(
         &config,
         &slots(world),
-        &Waiters::from_sdk_config(&world.sdk),
+        &TaskTokens::from_sdk_config(&world.sdk),
         world.alarm_event("OK", at),
         recorder::now(),
     )
@@ -260,7 +260,7 @@ async fn an_ok_before_the_token_is_kept_and_the_token_resumes_at_once() {
     // one, so Step Functions answers that it is closed: still a success)
     let registered = steps::register_token(
         &slots(&world),
-        &Waiters::from_sdk_config(&world.sdk),
+        &TaskTokens::from_sdk_config(&world.sdk),
         RegisterInput {
             task_token: "not-a-live-token".into(),
             nat_gateway_id: world.nat_gateway_id.clone(),
@@ -299,7 +299,7 @@ async fn a_token_is_stored_only_by_the_owner_of_the_slot() {
     start(&world, 0, "ALARM", T0, &execution()).await;
     let err = steps::register_token(
         &slots(&world),
-        &Waiters::from_sdk_config(&world.sdk),
+        &TaskTokens::from_sdk_config(&world.sdk),
         RegisterInput {
             task_token: "t".into(),
             nat_gateway_id: world.nat_gateway_id.clone(),

@@ -2,13 +2,13 @@
 //! real-shaped CloudFormation macro requests (and, for `all`, moto's EC2).
 
 use recorder_tests::deploy::binary_dir;
-use recorder_tests::{http_request, local_stack, unique, World, REGION};
+use recorder_tests::{http_request, moto_stack, unique, World, REGION};
 use serde_json::{json, Value};
 
 fn register() -> String {
     let name = unique("nat-alarms-macro");
-    let stack = local_stack();
-    local_stack().gateway.register(local_lambda::FunctionSpec {
+    let stack = moto_stack();
+    moto_stack().gateway.register(local_lambda::FunctionSpec {
         name: name.clone(),
         region: REGION.into(),
         binary: binary_dir().join("nat-alarms-macro"),
@@ -46,7 +46,7 @@ fn invoke(name: &str, nat_gateway_ids: Value) -> Value {
         }
     });
     let path = format!("/2015-03-31/functions/{name}/invocations");
-    let response = http_request(&local_stack().endpoint, "POST", &path, &request.to_string()).unwrap();
+    let response = http_request(&moto_stack().endpoint, "POST", &path, &request.to_string()).unwrap();
     assert_eq!(response.status, 200);
     assert_eq!(response.header("X-Amz-Function-Error"), None, "{}", response.body);
     serde_json::from_str(&response.body).unwrap()

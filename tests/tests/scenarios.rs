@@ -191,7 +191,9 @@ async fn a_failed_flow_log_creation_leaves_nothing_and_says_so() {
         ["StartRecording", "StopRecording", "Notify", "Sent?", "Outcome?", "RecordingFailed"]
     );
     assert!(d.flow_logs().await.is_empty());
-    assert_eq!(d.slot().await.unwrap().active_execution, None);
+    // It never captured: it does not use up NumOfRecordings
+    let slot = d.slot().await.unwrap();
+    assert_eq!((slot.active_execution, slot.recordings), (None, 0));
     let emails = d.emails().await;
     assert_eq!(emails.len(), 1, "{emails:?}");
     assert!(emails[0].subject.ends_with("recording FAILED"), "{}", emails[0].subject);
@@ -320,6 +322,27 @@ async fn a_spike_skipped_for_the_limit_is_emailed_when_asked() {
     let emails = d.emails().await;
     assert_eq!(emails.len(), 1, "{emails:?}");
     assert_eq!(emails[0].subject, format!("NAT Gateway {}: spike NOT recorded", d.world.nat_gateway_id));
+    assert!(d.flow_logs().await.is_empty());
+    // The same ALARM delivered again sends no second email
+    let again = d.start(&d.world.alarm_event("ALARM", T0 + 10 * MINUTE)).await;
+    let done = d.finished(&again, LIMIT).await;
+    assert_eq!(done.output["start"]["notify"], false, "{done:?}");
+    assert!(d.emails().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_ok_handled_before_its_alarm_still_ends_the_recording() {
+    let d = deployed(&[]).await;
+    // The OK of the episode is handled first (EventBridge does not promise order)
+    assert_eq!(resolve(&d, T0 + MINUTE)["outcome"], "no-recording");
+    // Then its ALARM: the recording starts, and ends at once (MinRecordingSeconds is 0 here)
+    // instead of running for the whole RecordingTime
+    let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    let done = d.finished(&exec, Duration::from_secs(20)).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+    assert_eq!(done.output["wait"]["resumedBy"], "token-register");
+    assert_eq!(done.output["stop"]["ending"], "alarm-ok");
+    assert_eq!(d.states_entered(&exec).await, HAPPY_PATH);
     assert!(d.flow_logs().await.is_empty());
 }
 

@@ -10,7 +10,7 @@ use recorder::notify::Mailer;
 use recorder::recording::{StartOutput, WorkflowState};
 use recorder::steps::{self, RegisterInput, ResolveOutcome, StartInput, StateInput};
 use recorder::store::SlotTable;
-use recorder::tokens::Waiters;
+use recorder::tokens::TaskTokens;
 use recorder_tests::{unique, World, REGION};
 use serde_json::{json, Value};
 
@@ -103,7 +103,7 @@ async fn start_for(world: &World, execution_arn: &str) -> StartOutput {
 async fn register(world: &World, waiting: &Waiting) -> steps::RegisterOutput {
     steps::register_token(
         &SlotTable::from_sdk_config(&world.sdk, &world.table_name),
-        &Waiters::from_sdk_config(&world.sdk),
+        &TaskTokens::from_sdk_config(&world.sdk),
         RegisterInput {
             task_token: waiting.task_token.clone(),
             nat_gateway_id: world.nat_gateway_id.clone(),
@@ -119,7 +119,7 @@ async fn resolve(world: &World, at: i64) -> ResolveOutcome {
     steps::resolve_ok(
         &config,
         &SlotTable::from_sdk_config(&world.sdk, &world.table_name),
-        &Waiters::from_sdk_config(&world.sdk),
+        &TaskTokens::from_sdk_config(&world.sdk),
         world.alarm_event("OK", at),
         recorder::now(),
     )

@@ -155,6 +155,10 @@ pub struct SweepConfig {
     pub executions: String,
     /// A flow log older than RecordingTime plus this grace is deleted whatever its state says.
     pub max_age: std::time::Duration,
+    /// DescribeExecution is eventually consistent: just after StartExecution it may answer that
+    /// the execution does not exist. A flow log or slot younger than this is not taken for ended;
+    /// the next sweep decides (`SWEEP_MIN_AGE_SECONDS`).
+    pub min_age: std::time::Duration,
 }
 
 impl SweepConfig {
@@ -172,6 +176,7 @@ impl SweepConfig {
             ownership: ownership(&env)?,
             executions,
             max_age: std::time::Duration::from_secs(u64::from(recording) + u64::from(grace)),
+            min_age: std::time::Duration::from_secs(u64::from(whole_number(&env, "SWEEP_MIN_AGE_SECONDS")?)),
         })
     }
 }
@@ -294,6 +299,7 @@ mod tests {
             ("STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123456789012:stateMachine:recorder"),
             ("RECORDING_TIME_SECONDS", "900"),
             ("SWEEP_GRACE_SECONDS", "600"),
+            ("SWEEP_MIN_AGE_SECONDS", "120"),
         ]))
         .unwrap();
         assert_eq!(config.max_age, std::time::Duration::from_secs(1500));

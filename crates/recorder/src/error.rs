@@ -40,6 +40,10 @@ pub enum RecorderError {
     #[error("{operation} failed, worth retrying: {message}")]
     Transient { operation: &'static str, message: String },
 
+    /// The sweep went through everything, but some items failed; the next sweep tries them again.
+    #[error("the sweep could not finish {failed} item(s), the first: {first}")]
+    SweepIncomplete { failed: usize, first: String },
+
     /// A call AWS answered with an error that retrying will not fix.
     #[error("{operation} failed: {message}")]
     Aws { operation: &'static str, message: String },
@@ -56,6 +60,7 @@ impl RecorderError {
             Self::FlowLogCreationFailed(_) => "FlowLogCreationFailed",
             Self::SlotNotOwned { .. } => "SlotNotOwned",
             Self::Transient { .. } => "Transient",
+            Self::SweepIncomplete { .. } => "SweepIncomplete",
             Self::Aws { .. } => "AwsError",
         }
     }

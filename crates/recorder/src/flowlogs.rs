@@ -140,6 +140,18 @@ fn refusals(items: &[aws_sdk_ec2::types::UnsuccessfulItem]) -> Vec<Refusal> {
         .collect()
 }
 
+/// CreateFlowLogs' idempotency token for one execution's interfaces: a retried call that had in
+/// fact succeeded returns the same flow logs instead of FlowLogAlreadyExists (EC2 API Reference,
+/// "Ensuring idempotency"; at most 64 ASCII characters). FNV-1a, twice, for a stable 32-hex value.
+pub fn client_token(execution_arn: &str, network_interface_ids: &[String]) -> String {
+    let mut interfaces: Vec<&str> = network_interface_ids.iter().map(String::as_str).collect();
+    interfaces.sort_unstable();
+    let text = format!("{execution_arn}|{}", interfaces.join(","));
+    let fnv =
+        |seed: u64| text.bytes().fold(seed, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3));
+    format!("{:016x}{:016x}", fnv(0xcbf2_9ce4_8422_2325), fnv(0x8422_2325_cbf2_9ce4))
+}
+
 fn tagged_flow_log(log: &aws_sdk_ec2::types::FlowLog) -> Option<TaggedFlowLog> {
     let tag = |key: &str| log.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_owned);
     Some(TaggedFlowLog {
@@ -225,6 +237,7 @@ impl FlowLogs {
             .log_format(LOG_FORMAT)
             .max_aggregation_interval(MAX_AGGREGATION_INTERVAL)
             .tag_specifications(tags)
+            .client_token(client_token(spec.execution_arn, spec.network_interface_ids))
             .send()
             .await
             .map_err(|e| RecorderError::from_sdk("EC2 CreateFlowLogs", e))?;
@@ -369,7 +382,7 @@ mod tests {
 
     const EXECUTIONS: &str = "arn:aws:states:us-east-1:1:execution:recorder:";
 
-    fn ours() -> TaggedFlowLog {
+    fn owned_flow_log() -> TaggedFlowLog {
         TaggedFlowLog {
             flow_log_id: "fl-1".into(),
             execution_arn: Some(format!("{EXECUTIONS}e1")),
@@ -383,7 +396,7 @@ mod tests {
 
     #[test]
     fn a_flow_log_is_ours_only_when_where_how_and_what_it_records_and_its_execution_agree() {
-        assert_eq!(ownership().foreign_because(&ours(), EXECUTIONS), None);
+        assert_eq!(ownership().foreign_because(&owned_flow_log(), EXECUTIONS), None);
         type Change = fn(&mut TaggedFlowLog);
         let cases: [(Change, &str); 5] = [
             (|l| l.log_group_name = Some("/security-team".into()), "it delivers to Some(\"/security-team\")"),
@@ -396,11 +409,22 @@ mod tests {
             (|l| l.execution_arn = Some(EXECUTIONS.into()), "its execution tag"),
         ];
         for (change, reason) in cases {
-            let mut log = ours();
+            let mut log = owned_flow_log();
             change(&mut log);
             let why = ownership().foreign_because(&log, EXECUTIONS).expect("foreign");
             assert!(why.starts_with(reason), "{why}");
         }
+    }
+
+    #[test]
+    fn the_client_token_is_the_same_for_a_retry_and_differs_for_anything_else() {
+        let enis = ["eni-0b".to_owned(), "eni-0a".to_owned()];
+        let token = client_token("arn:exec:e1", &enis);
+        assert_eq!(token.len(), 32);
+        assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(token, client_token("arn:exec:e1", &["eni-0a".to_owned(), "eni-0b".to_owned()]));
+        assert_ne!(token, client_token("arn:exec:e2", &enis));
+        assert_ne!(token, client_token("arn:exec:e1", &enis[..1]));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use aws_sdk_cloudwatchlogs::types::QueryStatus;
 use aws_sdk_cloudwatchlogs::Client;
 
-use crate::analysis::Row;
+use crate::analysis::{scoped, Row};
 use crate::error::{RecorderError, Result};
 
 /// Runs Logs Insights queries for the report.
@@ -26,23 +26,13 @@ impl Insights {
         Self::new(Client::new(sdk), poll_interval, max_polls)
     }
 
-    /// Whether any record of these streams, stamped `since_ms` or later, is in the log group. A
-    /// stream that does not exist yet has none.
+    /// Whether any record of these streams, stamped `since_ms` or later, is in the log group.
+    /// A one-row Logs Insights query: Logs Insights reads the Infrequent Access class too (CloudWatch
+    /// Logs User Guide, "Logs Insights QL commands supported in log classes").
     pub async fn has_records_since(&self, log_group: &str, streams: &[String], since_ms: i64) -> Result<bool> {
-        let result = self
-            .client
-            .filter_log_events()
-            .log_group_name(log_group)
-            .set_log_stream_names(Some(streams.to_vec()))
-            .start_time(since_ms)
-            .limit(1)
-            .send()
-            .await;
-        match result {
-            Ok(out) => Ok(!out.events().is_empty()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(false),
-            Err(e) => Err(RecorderError::from_sdk("CloudWatch Logs FilterLogEvents", e)),
-        }
+        let query = scoped("fields @timestamp\n| limit 1", streams);
+        let end = crate::now().timestamp().max(since_ms / 1000) + 1;
+        Ok(!self.query(log_group, &query, since_ms / 1000, end).await?.iter().all(Vec::is_empty))
     }
 
     /// Runs `query` on the log group over `[start_secs, end_secs]` and returns its rows.
@@ -62,13 +52,14 @@ impl Insights {
             message: "the answer has no query id".into(),
         })?;
         for _ in 0..self.max_polls {
-            let out = self
-                .client
-                .get_query_results()
-                .query_id(id)
-                .send()
-                .await
-                .map_err(|e| RecorderError::from_sdk("Logs Insights GetQueryResults", e))?;
+            let out = match self.client.get_query_results().query_id(id).send().await {
+                Ok(out) => out,
+                Err(e) => {
+                    // Never leave a query running (and billed) behind a failure.
+                    let _ = self.client.stop_query().query_id(id).send().await;
+                    return Err(RecorderError::from_sdk("Logs Insights GetQueryResults", e));
+                }
+            };
             match out.status() {
                 Some(QueryStatus::Complete) => {
                     return Ok(out

@@ -130,7 +130,7 @@ pub struct Calm {
 }
 
 /// Checks that the event is ours, about a NAT Gateway we watch, and entering `expected`.
-fn ours(
+fn belongs_to_us(
     event: &AlarmStateChange,
     watched: &Watched,
     expected: AlarmValue,
@@ -176,13 +176,13 @@ pub fn spike_from(
     watched: &Watched,
     now: DateTime<Utc>,
 ) -> Result<Result<Spike, SkipReason>> {
-    Ok(ours(event, watched, AlarmValue::Alarm, now)?
+    Ok(belongs_to_us(event, watched, AlarmValue::Alarm, now)?
         .map(|(nat_gateway_id, alarm_at_millis)| Spike { nat_gateway_id, alarm_at_millis }))
 }
 
 /// May this event end a recording? `Err(reason)` inside means: ignore it.
 pub fn calm_from(event: &AlarmStateChange, watched: &Watched, now: DateTime<Utc>) -> Result<Result<Calm, SkipReason>> {
-    Ok(ours(event, watched, AlarmValue::Ok, now)?
+    Ok(belongs_to_us(event, watched, AlarmValue::Ok, now)?
         .map(|(nat_gateway_id, ok_at_millis)| Calm { nat_gateway_id, ok_at_millis }))
 }
 
@@ -196,6 +196,8 @@ pub struct Slot {
     pub task_token: Option<String>,
     /// Set by an OK that came before the task token was stored.
     pub ok_at_millis: Option<i64>,
+    /// RFC 3339: when the active recording claimed the slot.
+    pub started_at: Option<String>,
 }
 
 /// The result of trying to claim a slot.

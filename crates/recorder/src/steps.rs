@@ -18,7 +18,7 @@ use crate::insights::Insights;
 use crate::notify::{compose, compose_skip, Delivery, Mailer, Report, ReportContext};
 use crate::recording::{calm_from, spike_from, Claim, Recording, SkipReason, StartOutput, StopOutput, WorkflowState};
 use crate::store::SlotTable;
-use crate::tokens::{Resume, Waiters};
+use crate::tokens::{Resume, TaskTokens};
 
 /// Decodes a step's input, naming the step and what is wrong.
 pub fn decode<T: DeserializeOwned>(step: &str, value: serde_json::Value) -> Result<T> {
@@ -95,13 +95,22 @@ pub async fn start_recording(
             notify: false,
         });
     }
-    let started_at = rfc3339(now);
-    let claim = slots.claim(&spike, &input.execution_arn, config.max_recordings, &started_at).await?;
+    let claimed_at = rfc3339(now);
+    let claim = slots.claim(&spike, &input.execution_arn, config.max_recordings, &claimed_at).await?;
     if let Claim::Refused(reason) = claim {
         info!(reason = reason.describe(), "skipped");
-        let notify = reason == SkipReason::LimitReached && config.notify_limit_reached;
+        // One "not recorded" email per episode, however often its ALARM is delivered.
+        let notify = reason == SkipReason::LimitReached
+            && config.notify_limit_reached
+            && slots.first_limit_notice(&nat, spike.alarm_at_millis).await?;
         return Ok(StartOutput::Skip { reason, nat_gateway_id: Some(nat), notify });
     }
+    // A retried start keeps the time of the claim: the recording, and its report's window,
+    // began then.
+    let started_at = match claim {
+        Claim::AlreadyOwned => slots.slot(&nat).await?.and_then(|s| s.started_at).unwrap_or(claimed_at),
+        _ => claimed_at,
+    };
 
     let interfaces = gateway.network_interface_ids;
     // A retried StartRecording may have created some flow logs already: keep them.
@@ -178,7 +187,11 @@ pub struct RegisterOutput {
 
 /// token-register: store the token while this execution owns the slot; resume at once when
 /// the OK came first.
-pub async fn register_token(slots: &SlotTable, waiters: &Waiters, input: RegisterInput) -> Result<RegisterOutput> {
+pub async fn register_token(
+    slots: &SlotTable,
+    task_tokens: &TaskTokens,
+    input: RegisterInput,
+) -> Result<RegisterOutput> {
     let span =
         tracing::info_span!("register_token", nat_gateway_id = %input.nat_gateway_id, execution = %input.execution_arn);
     let _enter = span.enter();
@@ -187,7 +200,7 @@ pub async fn register_token(slots: &SlotTable, waiters: &Waiters, input: Registe
         info!("waiting for the alarm to return to OK");
         return Ok(RegisterOutput { stored: true, resumed_at_once: false });
     };
-    let resume = waiters.resume(&input.task_token, &alarm_ok_output(ok_at, "token-register")).await?;
+    let resume = task_tokens.resume(&input.task_token, &alarm_ok_output(ok_at, "token-register")).await?;
     info!(?resume, "the OK came before the token: resumed at once");
     Ok(RegisterOutput { stored: true, resumed_at_once: true })
 }
@@ -212,7 +225,7 @@ pub enum ResolveOutcome {
 pub async fn resolve_ok(
     config: &ResolverConfig,
     slots: &SlotTable,
-    waiters: &Waiters,
+    task_tokens: &TaskTokens,
     event: serde_json::Value,
     now: DateTime<Utc>,
 ) -> Result<ResolveOutcome> {
@@ -226,6 +239,7 @@ pub async fn resolve_ok(
     };
     let span = tracing::info_span!("resolve_ok", nat_gateway_id = %calm.nat_gateway_id);
     let _enter = span.enter();
+    slots.remember_ok(&calm.nat_gateway_id, calm.ok_at_millis).await?;
     let Some(marked) = slots.mark_ok(&calm.nat_gateway_id, calm.ok_at_millis).await? else {
         info!("no active recording began before this OK");
         return Ok(ResolveOutcome::NoRecording);
@@ -234,7 +248,7 @@ pub async fn resolve_ok(
         info!(execution = %marked.execution_arn, "marked: the recording resumes when its token is stored");
         return Ok(ResolveOutcome::Marked);
     };
-    match waiters.resume(&token, &alarm_ok_output(calm.ok_at_millis, "alarm-ok-resolver")).await? {
+    match task_tokens.resume(&token, &alarm_ok_output(calm.ok_at_millis, "alarm-ok-resolver")).await? {
         Resume::Resumed => {
             info!(execution = %marked.execution_arn, "resumed");
             Ok(ResolveOutcome::Resumed)
@@ -278,7 +292,9 @@ pub async fn stop_recording(
     ids.extend(owned(tagged, &config.ownership, &execution).into_iter().map(|f| f.flow_log_id));
     let ids: Vec<String> = ids.into_iter().collect();
     ec2.delete(&ids).await?;
-    let released = slots.release(&nat, &execution).await?;
+    // A recording whose start failed never captured: it does not use up NumOfRecordings.
+    let never_captured = state.recording().is_none() && state.failure.is_some();
+    let released = slots.release(&nat, &execution, never_captured).await?;
     if !released {
         warn!("the slot was not owned by this execution any more; left it as it is");
     }
@@ -334,8 +350,8 @@ async fn delivery(
     Ok(Delivery { stopped_at: stop.stopped_at.clone(), complete: arrived })
 }
 
-/// Flow logs aggregate for up to this long before a record is written: the analysis window
-/// reaches this far past the stop.
+/// Flow logs aggregate for up to this long before a record is written: a record stamped this
+/// long before the stop is the last a recording can have.
 const AGGREGATION_SLACK_SECS: i64 = 60;
 
 /// Analyses the recorded window with Logs Insights: `Ok` even when it finds nothing yet; `Err`
@@ -349,10 +365,12 @@ pub async fn analyse_recording(
     let start = DateTime::parse_from_rfc3339(&recording.started_at)
         .map_err(|e| format!("start time {:?}: {e}", recording.started_at))?
         .timestamp();
+    // A record is stamped with the start of its capture window, so none of this recording's is
+    // later than the stop; ending there keeps the next recording's records on the same streams
+    // out of this report.
     let end = DateTime::parse_from_rfc3339(&stop.stopped_at)
         .map_err(|e| format!("stop time {:?}: {e}", stop.stopped_at))?
-        .timestamp()
-        + AGGREGATION_SLACK_SECS;
+        .timestamp();
     let query = scoped(TRAFFIC_QUERY, &recording.log_streams());
     let rows = insights.query(&recording.log_group_name, &query, start, end).await.map_err(|e| e.to_string())?;
     analyse(&rows, &recording.nat_addresses, price_per_gb)

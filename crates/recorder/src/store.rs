@@ -21,6 +21,10 @@ const OK_AT: &str = "okAt";
 const FLOW_LOG_IDS: &str = "flowLogIds";
 const NETWORK_INTERFACE_IDS: &str = "networkInterfaceIds";
 const STARTED_AT: &str = "startedAt";
+/// The latest OK of the NAT Gateway's alarm, whether or not a recording was running.
+const LAST_OK_AT: &str = "lastOkAt";
+/// The ALARM episode whose "not recorded, the limit is reached" email went out.
+const LIMIT_NOTICE_AT: &str = "limitNoticeAt";
 
 /// How often a claim is tried when the slot changes between the write and the read.
 const CLAIM_ATTEMPTS: usize = 3;
@@ -34,11 +38,11 @@ pub struct SlotTable {
     table: String,
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
+fn string_attr(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: impl ToString) -> AttributeValue {
+fn number_attr(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
@@ -79,6 +83,7 @@ pub fn slot_from_item(item: &Item) -> Result<Slot> {
         recordings: number(item, RECORDINGS)?.unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
         task_token: text(item, TASK_TOKEN),
         ok_at_millis: number(item, OK_AT)?,
+        started_at: text(item, STARTED_AT),
     })
 }
 
@@ -100,7 +105,7 @@ impl SlotTable {
     }
 
     fn key(nat_gateway_id: &str) -> (String, AttributeValue) {
-        (PK.to_owned(), s(nat_gateway_id))
+        (PK.to_owned(), string_attr(nat_gateway_id))
     }
 
     /// An UpdateItem on the NAT Gateway's item; the caller adds the expressions.
@@ -149,17 +154,25 @@ impl SlotTable {
                      {RECORDINGS} = if_not_exists({RECORDINGS}, :zero) + :one \
                      REMOVE {TASK_TOKEN}, {OK_AT}, {FLOW_LOG_IDS}, {NETWORK_INTERFACE_IDS}"
                 ))
-                .expression_attribute_values(":exec", s(execution_arn))
-                .expression_attribute_values(":alarmAt", n(spike.alarm_at_millis))
-                .expression_attribute_values(":startedAt", s(started_at))
-                .expression_attribute_values(":zero", n(0))
-                .expression_attribute_values(":one", n(1));
+                .expression_attribute_values(":exec", string_attr(execution_arn))
+                .expression_attribute_values(":alarmAt", number_attr(spike.alarm_at_millis))
+                .expression_attribute_values(":startedAt", string_attr(started_at))
+                .expression_attribute_values(":zero", number_attr(0))
+                .expression_attribute_values(":one", number_attr(1));
             if max_recordings > 0 {
                 condition.push_str(&format!(" AND (attribute_not_exists({RECORDINGS}) OR {RECORDINGS} < :limit)"));
-                request = request.expression_attribute_values(":limit", n(max_recordings));
+                request = request.expression_attribute_values(":limit", number_attr(max_recordings));
             }
-            match request.condition_expression(condition).send().await {
-                Ok(_) => return Ok(Claim::Claimed),
+            match request.condition_expression(condition).return_values(ReturnValue::AllNew).send().await {
+                Ok(out) => {
+                    // An OK of this episode may have come before the ALARM was handled: the
+                    // recording then ends as if that OK had come after the claim.
+                    let item = out.attributes().cloned().unwrap_or_default();
+                    if let Some(ok_at) = number(&item, LAST_OK_AT)?.filter(|ok| *ok > spike.alarm_at_millis) {
+                        self.mark_ok(&spike.nat_gateway_id, ok_at).await?;
+                    }
+                    return Ok(Claim::Claimed);
+                }
                 Err(e) if conditional_failed(&e) => {
                     let slot = self.slot(&spike.nat_gateway_id).await?.unwrap_or_default();
                     if let Some(claim) = why_refused(&slot, execution_arn, spike, max_recordings) {
@@ -206,7 +219,7 @@ impl SlotTable {
             .condition_expression(format!("{ACTIVE_EXECUTION} = :exec"))
             .expression_attribute_values(":fl", strings(flow_log_ids))
             .expression_attribute_values(":eni", strings(network_interface_ids))
-            .expression_attribute_values(":exec", s(execution_arn))
+            .expression_attribute_values(":exec", string_attr(execution_arn))
             .send()
             .await
             .map(|_| ())
@@ -225,14 +238,49 @@ impl SlotTable {
             .update(nat_gateway_id)
             .update_expression(format!("SET {TASK_TOKEN} = :token"))
             .condition_expression(format!("{ACTIVE_EXECUTION} = :exec"))
-            .expression_attribute_values(":token", s(task_token))
-            .expression_attribute_values(":exec", s(execution_arn))
+            .expression_attribute_values(":token", string_attr(task_token))
+            .expression_attribute_values(":exec", string_attr(execution_arn))
             .return_values(ReturnValue::AllNew)
             .send()
             .await
             .map_err(|e| self.ownership_error(e, nat_gateway_id, execution_arn, "store token"))?;
         let item = out.attributes().cloned().unwrap_or_default();
         number(&item, OK_AT)
+    }
+
+    /// Remembers the NAT Gateway's latest OK, so that an ALARM handled after its own OK still
+    /// ends at it (see [`Self::claim`]): delivery order does not matter.
+    pub async fn remember_ok(&self, nat_gateway_id: &str, ok_at_millis: i64) -> Result<()> {
+        let result = self
+            .update(nat_gateway_id)
+            .update_expression(format!("SET {LAST_OK_AT} = :ok"))
+            .condition_expression(format!("attribute_not_exists({LAST_OK_AT}) OR {LAST_OK_AT} < :ok"))
+            .expression_attribute_values(":ok", number_attr(ok_at_millis))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // A later OK is remembered already.
+            Err(e) if conditional_failed(&e) => Ok(()),
+            Err(e) => Err(RecorderError::from_sdk("DynamoDB UpdateItem (remember OK)", e)),
+        }
+    }
+
+    /// Whether this ALARM episode is the first whose "limit reached" email goes out: a duplicate
+    /// delivery of the same ALARM sends none.
+    pub async fn first_limit_notice(&self, nat_gateway_id: &str, alarm_at_millis: i64) -> Result<bool> {
+        let result = self
+            .update(nat_gateway_id)
+            .update_expression(format!("SET {LIMIT_NOTICE_AT} = :at"))
+            .condition_expression(format!("attribute_not_exists({LIMIT_NOTICE_AT}) OR {LIMIT_NOTICE_AT} < :at"))
+            .expression_attribute_values(":at", number_attr(alarm_at_millis))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if conditional_failed(&e) => Ok(false),
+            Err(e) => Err(RecorderError::from_sdk("DynamoDB UpdateItem (limit notice)", e)),
+        }
     }
 
     /// Marks the active recording as ended by an OK at `ok_at_millis`, if there is one and it
@@ -242,7 +290,7 @@ impl SlotTable {
             .update(nat_gateway_id)
             .update_expression(format!("SET {OK_AT} = :ok"))
             .condition_expression(format!("attribute_exists({ACTIVE_EXECUTION}) AND {ALARM_AT} < :ok"))
-            .expression_attribute_values(":ok", n(ok_at_millis))
+            .expression_attribute_values(":ok", number_attr(ok_at_millis))
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
@@ -262,17 +310,24 @@ impl SlotTable {
     }
 
     /// Releases the slot if `execution_arn` still owns it; `false` when it did not (already
-    /// released, or never claimed). The count and the last ALARM time stay.
-    pub async fn release(&self, nat_gateway_id: &str, execution_arn: &str) -> Result<bool> {
-        let result = self
+    /// released, or never claimed). The last ALARM time stays; the count too, unless `uncount`
+    /// (a recording that never started capturing does not use up `NumOfRecordings`).
+    pub async fn release(&self, nat_gateway_id: &str, execution_arn: &str, uncount: bool) -> Result<bool> {
+        let remove = format!(
+            "REMOVE {ACTIVE_EXECUTION}, {TASK_TOKEN}, {OK_AT}, {FLOW_LOG_IDS}, {NETWORK_INTERFACE_IDS}, {STARTED_AT}"
+        );
+        let mut request = self
             .update(nat_gateway_id)
-            .update_expression(format!(
-                "REMOVE {ACTIVE_EXECUTION}, {TASK_TOKEN}, {OK_AT}, {FLOW_LOG_IDS}, {NETWORK_INTERFACE_IDS}, {STARTED_AT}"
-            ))
             .condition_expression(format!("{ACTIVE_EXECUTION} = :exec"))
-            .expression_attribute_values(":exec", s(execution_arn))
-            .send()
-            .await;
+            .expression_attribute_values(":exec", string_attr(execution_arn));
+        request = if uncount {
+            request
+                .update_expression(format!("SET {RECORDINGS} = {RECORDINGS} - :one {remove}"))
+                .expression_attribute_values(":one", number_attr(1))
+        } else {
+            request.update_expression(remove)
+        };
+        let result = request.send().await;
         match result {
             Ok(_) => Ok(true),
             Err(e) if conditional_failed(&e) => Ok(false),
@@ -305,11 +360,11 @@ mod tests {
     #[test]
     fn an_item_reads_into_a_slot() {
         let item: Item = [
-            (PK.to_owned(), s("nat-1")),
-            (RECORDINGS.to_owned(), n(3)),
-            (ACTIVE_EXECUTION.to_owned(), s("exec")),
-            (ALARM_AT.to_owned(), n(1_700_000_000_000i64)),
-            (TASK_TOKEN.to_owned(), s("token")),
+            (PK.to_owned(), string_attr("nat-1")),
+            (RECORDINGS.to_owned(), number_attr(3)),
+            (ACTIVE_EXECUTION.to_owned(), string_attr("exec")),
+            (ALARM_AT.to_owned(), number_attr(1_700_000_000_000i64)),
+            (TASK_TOKEN.to_owned(), string_attr("token")),
         ]
         .into_iter()
         .collect();
@@ -323,7 +378,7 @@ mod tests {
 
     #[test]
     fn a_malformed_number_names_its_attribute() {
-        let item: Item = [(ALARM_AT.to_owned(), s("yesterday"))].into_iter().collect();
+        let item: Item = [(ALARM_AT.to_owned(), string_attr("yesterday"))].into_iter().collect();
         let err = slot_from_item(&item).unwrap_err();
         assert!(err.to_string().contains("alarmAt"), "{err}");
     }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::config::SweepConfig;
 use crate::error::Result;
@@ -29,21 +29,33 @@ pub enum Verdict {
     Unattributed,
 }
 
-/// Decides one flow log's fate. `running` says whether its execution is still running.
-pub fn verdict(log: &TaggedFlowLog, slot: Option<&Slot>, running: bool, now_secs: i64, max_age: Duration) -> Verdict {
+/// Decides one flow log's fate. `running` says whether its execution is still running; a flow log
+/// younger than `ages.min` is not taken for ended (see [`SweepConfig::min_age`]).
+pub fn verdict(log: &TaggedFlowLog, slot: Option<&Slot>, running: bool, now_secs: i64, ages: Ages) -> Verdict {
     let (Some(execution), Some(_)) = (&log.execution_arn, &log.nat_gateway_id) else {
         return Verdict::Unattributed;
     };
-    if log.created_at_secs.is_some_and(|created| now_secs - created > max_age.as_secs() as i64) {
+    let age = log.created_at_secs.map(|created| now_secs - created);
+    if age.is_some_and(|age| age > ages.max.as_secs() as i64) {
         return Verdict::TooOld;
     }
     if !running {
+        if age.is_none_or(|age| age < ages.min.as_secs() as i64) {
+            return Verdict::Keep;
+        }
         return Verdict::ExecutionNotRunning;
     }
     match slot.and_then(|s| s.active_execution.as_deref()) {
         Some(active) if active == execution => Verdict::Keep,
         _ => Verdict::NotTheActiveRecording,
     }
+}
+
+/// How old a flow log may be (at most), and must be before its execution is taken for ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ages {
+    pub min: Duration,
+    pub max: Duration,
 }
 
 /// What one sweep did.
@@ -57,6 +69,8 @@ pub struct SweepReport {
     pub released: Vec<String>,
     /// Flow logs that carry this stack's tags but are not its own: never deleted.
     pub foreign: Vec<String>,
+    /// What could not be swept this time, one line each; the others were swept all the same.
+    pub errors: Vec<String>,
 }
 
 /// Asks Step Functions once per execution, however many flow logs and slots name it.
@@ -76,7 +90,9 @@ impl RunningCache<'_> {
     }
 }
 
-/// Runs one sweep over the stack's flow logs and slots.
+/// Runs one sweep over the stack's flow logs and slots. One item that fails (a flow log whose
+/// execution tag names another state machine, a throttled call) is logged and counted, and the
+/// sweep goes on; the report lists what failed.
 pub async fn sweep(
     config: &SweepConfig,
     ec2: &FlowLogs,
@@ -92,38 +108,85 @@ pub async fn sweep(
             report.foreign.push(log.flow_log_id);
             continue;
         }
-        let is_running = match &log.execution_arn {
-            Some(arn) => running.is_running(arn).await?,
-            None => false,
-        };
-        let slot = match &log.nat_gateway_id {
-            Some(nat) => slots.slot(nat).await?,
-            None => None,
-        };
-        match verdict(&log, slot.as_ref(), is_running, now_secs, config.max_age) {
-            Verdict::Keep => report.kept.push(log.flow_log_id),
-            reason => {
-                ec2.delete(std::slice::from_ref(&log.flow_log_id)).await?;
-                info!(flow_log = %log.flow_log_id, nat_gateway_id = ?log.nat_gateway_id, execution = ?log.execution_arn, ?reason, "deleted a stray flow log");
-                report.deleted.push((log.flow_log_id, reason));
-            }
+        let id = log.flow_log_id.clone();
+        if let Err(e) = sweep_flow_log(config, ec2, slots, &mut running, log, now_secs, &mut report).await {
+            error!(flow_log = %id, error = %e, "could not sweep a flow log; the next sweep tries again");
+            report.errors.push(format!("flow log {id}: {e}"));
         }
     }
     for (nat, slot) in slots.active_slots().await? {
-        let Some(execution) = slot.active_execution else { continue };
-        if !running.is_running(&execution).await? && slots.release(&nat, &execution).await? {
-            warn!(nat_gateway_id = %nat, %execution, "released the slot of an execution that is no longer running");
-            report.released.push(nat);
+        let Some(execution) = slot.active_execution.clone() else { continue };
+        match release_if_ended(config.min_age, slots, &mut running, &nat, &slot, &execution, now_secs).await {
+            Ok(true) => {
+                warn!(nat_gateway_id = %nat, %execution, "released the slot of an execution that is no longer running");
+                report.released.push(nat);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                error!(nat_gateway_id = %nat, error = %e, "could not check a slot; the next sweep tries again");
+                report.errors.push(format!("slot of {nat}: {e}"));
+            }
         }
     }
     Ok(report)
+}
+
+async fn sweep_flow_log(
+    config: &SweepConfig,
+    ec2: &FlowLogs,
+    slots: &SlotTable,
+    running: &mut RunningCache<'_>,
+    log: TaggedFlowLog,
+    now_secs: i64,
+    report: &mut SweepReport,
+) -> Result<()> {
+    let is_running = match &log.execution_arn {
+        Some(arn) => running.is_running(arn).await?,
+        None => false,
+    };
+    let slot = match &log.nat_gateway_id {
+        Some(nat) => slots.slot(nat).await?,
+        None => None,
+    };
+    let ages = Ages { min: config.min_age, max: config.max_age };
+    match verdict(&log, slot.as_ref(), is_running, now_secs, ages) {
+        Verdict::Keep => report.kept.push(log.flow_log_id),
+        reason => {
+            ec2.delete(std::slice::from_ref(&log.flow_log_id)).await?;
+            info!(flow_log = %log.flow_log_id, nat_gateway_id = ?log.nat_gateway_id, execution = ?log.execution_arn, ?reason, "deleted a stray flow log");
+            report.deleted.push((log.flow_log_id, reason));
+        }
+    }
+    Ok(())
+}
+
+/// Releases the slot of an execution that ended; a slot claimed less than `min_age` ago is left
+/// for the next sweep.
+async fn release_if_ended(
+    min_age: Duration,
+    slots: &SlotTable,
+    running: &mut RunningCache<'_>,
+    nat: &str,
+    slot: &Slot,
+    execution: &str,
+    now_secs: i64,
+) -> Result<bool> {
+    let young = slot
+        .started_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .is_none_or(|t| now_secs - t.timestamp() < min_age.as_secs() as i64);
+    if young || running.is_running(execution).await? {
+        return Ok(false);
+    }
+    slots.release(nat, execution, false).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const HOUR: Duration = Duration::from_secs(3600);
+    const AGES: Ages = Ages { min: Duration::from_secs(120), max: Duration::from_secs(3600) };
 
     fn log(created_at_secs: i64) -> TaggedFlowLog {
         TaggedFlowLog {
@@ -143,30 +206,40 @@ mod tests {
 
     #[test]
     fn the_running_active_recording_keeps_its_flow_log() {
-        assert_eq!(verdict(&log(1000), Some(&owned_by("exec-a")), true, 1000 + 60, HOUR), Verdict::Keep);
+        assert_eq!(verdict(&log(1000), Some(&owned_by("exec-a")), true, 1000 + 60, AGES), Verdict::Keep);
     }
 
     #[test]
     fn a_flow_log_of_a_stopped_execution_goes() {
-        assert_eq!(verdict(&log(1000), Some(&owned_by("exec-a")), false, 1060, HOUR), Verdict::ExecutionNotRunning);
+        let old_enough = 1000 + 120;
+        assert_eq!(
+            verdict(&log(1000), Some(&owned_by("exec-a")), false, old_enough, AGES),
+            Verdict::ExecutionNotRunning
+        );
+    }
+
+    #[test]
+    fn a_young_flow_log_whose_execution_step_functions_does_not_know_yet_stays() {
+        // DescribeExecution may not see an execution started a moment ago
+        assert_eq!(verdict(&log(1000), Some(&owned_by("exec-a")), false, 1000 + 119, AGES), Verdict::Keep);
     }
 
     #[test]
     fn a_flow_log_of_another_recording_goes() {
-        assert_eq!(verdict(&log(1000), Some(&owned_by("exec-b")), true, 1060, HOUR), Verdict::NotTheActiveRecording);
-        assert_eq!(verdict(&log(1000), None, true, 1060, HOUR), Verdict::NotTheActiveRecording);
+        assert_eq!(verdict(&log(1000), Some(&owned_by("exec-b")), true, 1060, AGES), Verdict::NotTheActiveRecording);
+        assert_eq!(verdict(&log(1000), None, true, 1060, AGES), Verdict::NotTheActiveRecording);
     }
 
     #[test]
     fn a_flow_log_older_than_a_recording_may_last_goes_whatever_its_state() {
-        assert_eq!(verdict(&log(1000), Some(&owned_by("exec-a")), true, 1000 + 3601, HOUR), Verdict::TooOld);
-        assert_eq!(verdict(&log(1000), Some(&owned_by("exec-a")), true, 1000 + 3600, HOUR), Verdict::Keep);
+        assert_eq!(verdict(&log(1000), Some(&owned_by("exec-a")), true, 1000 + 3601, AGES), Verdict::TooOld);
+        assert_eq!(verdict(&log(1000), Some(&owned_by("exec-a")), true, 1000 + 3600, AGES), Verdict::Keep);
     }
 
     #[test]
     fn a_flow_log_nothing_vouches_for_goes() {
         let mut stray = log(1000);
         stray.execution_arn = None;
-        assert_eq!(verdict(&stray, Some(&owned_by("exec-a")), true, 1060, HOUR), Verdict::Unattributed);
+        assert_eq!(verdict(&stray, Some(&owned_by("exec-a")), true, 1060, AGES), Verdict::Unattributed);
     }
 }

@@ -16,11 +16,11 @@ pub enum Resume {
 
 /// The one capability the resolver and token-register need from Step Functions.
 #[derive(Debug, Clone)]
-pub struct Waiters {
+pub struct TaskTokens {
     client: Client,
 }
 
-impl Waiters {
+impl TaskTokens {
     pub fn new(client: Client) -> Self {
         Self { client }
     }

@@ -18,7 +18,7 @@ use recorder::flowlogs::FlowLogs;
 use recorder::recording::{Claim, SkipReason, Spike};
 use recorder::steps::{self, StartInput};
 use recorder::store::SlotTable;
-use recorder::tokens::{Resume, Waiters};
+use recorder::tokens::{Resume, TaskTokens};
 
 const NAT: &str = "nat-0123456789abcdef0";
 
@@ -199,10 +199,10 @@ async fn a_task_token_that_timed_out_or_is_unknown_is_already_resolved() {
     let invalid = mock!(aws_sdk_sfn::Client::send_task_success)
         .match_requests(|r| r.task_token() == Some("unknown"))
         .then_error(|| SendTaskSuccessError::InvalidToken(InvalidToken::builder().build()));
-    let waiters = Waiters::new(mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&timed_out, &invalid]));
+    let task_tokens = TaskTokens::new(mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&timed_out, &invalid]));
     let output = serde_json::json!({"ending": "alarm-ok"});
-    assert_eq!(waiters.resume("timed-out", &output).await.unwrap(), Resume::AlreadyResolved);
-    assert_eq!(waiters.resume("unknown", &output).await.unwrap(), Resume::AlreadyResolved);
+    assert_eq!(task_tokens.resume("timed-out", &output).await.unwrap(), Resume::AlreadyResolved);
+    assert_eq!(task_tokens.resume("unknown", &output).await.unwrap(), Resume::AlreadyResolved);
 }
 
 #[tokio::test]
@@ -288,5 +288,91 @@ mod insights {
         assert!(err.to_string().contains("still running"), "{err}");
         assert_eq!(results.num_calls(), 3);
         assert_eq!(stop.num_calls(), 1);
+    }
+}
+
+mod sweep {
+    use std::time::Duration;
+
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::scan::ScanOutput;
+    use aws_sdk_ec2::operation::delete_flow_logs::DeleteFlowLogsOutput;
+    use aws_sdk_ec2::operation::describe_flow_logs::DescribeFlowLogsOutput;
+    use aws_sdk_ec2::types::{FlowLog, Tag};
+    use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
+    use aws_sdk_sfn::types::error::ExecutionDoesNotExist;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+    use recorder::config::SweepConfig;
+    use recorder::flowlogs::{FlowLogs, Ownership, TAG_EXECUTION, TAG_NAT_GATEWAY, TAG_STACK};
+    use recorder::store::SlotTable;
+    use recorder::sweep::sweep;
+    use recorder::tokens::Executions;
+
+    const EXECUTIONS: &str = "arn:aws:states:us-east-1:123456789012:execution:recorder:";
+
+    fn ours(id: &str, execution: &str) -> FlowLog {
+        let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+        FlowLog::builder()
+            .flow_log_id(id)
+            .resource_id("eni-0a")
+            .log_group_name("/flowlogs")
+            .deliver_logs_permission_arn("arn:aws:iam::123456789012:role/delivery")
+            .creation_time(aws_smithy_types::DateTime::from_secs(1_000))
+            .tags(tag(TAG_STACK, "stack"))
+            .tags(tag(TAG_EXECUTION, &format!("{EXECUTIONS}{execution}")))
+            .tags(tag(TAG_NAT_GATEWAY, "nat-0123456789abcdef0"))
+            .build()
+    }
+
+    #[tokio::test]
+    async fn one_flow_log_that_fails_is_reported_and_the_sweep_goes_on() {
+        // Given two stray flow logs; asking about the first one's execution is refused
+        let describe = mock!(aws_sdk_ec2::Client::describe_flow_logs).then_output(|| {
+            DescribeFlowLogsOutput::builder()
+                .flow_logs(ours("fl-refused", "e1"))
+                .flow_logs(ours("fl-stray", "e2"))
+                .build()
+        });
+        let delete = mock!(aws_sdk_ec2::Client::delete_flow_logs)
+            .match_requests(|r| r.flow_log_ids() == ["fl-stray".to_owned()])
+            .then_output(|| DeleteFlowLogsOutput::builder().build());
+        let refused = mock!(aws_sdk_sfn::Client::describe_execution)
+            .match_requests(|r| r.execution_arn() == Some(&format!("{EXECUTIONS}e1")))
+            .then_error(|| {
+                DescribeExecutionError::generic(
+                    ErrorMetadata::builder().code("AccessDeniedException").message("not authorized").build(),
+                )
+            });
+        let gone = mock!(aws_sdk_sfn::Client::describe_execution)
+            .match_requests(|r| r.execution_arn() == Some(&format!("{EXECUTIONS}e2")))
+            .then_error(|| DescribeExecutionError::ExecutionDoesNotExist(ExecutionDoesNotExist::builder().build()));
+        let get = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| GetItemOutput::builder().build());
+        let scan = mock!(aws_sdk_dynamodb::Client::scan).then_output(|| ScanOutput::builder().build());
+        let ec2 = FlowLogs::new(mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&describe, &delete]));
+        let executions = Executions::new(mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&refused, &gone]));
+        let slots = SlotTable::new(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&get, &scan]), "slots");
+        let config = SweepConfig {
+            table_name: "slots".into(),
+            stack_name: "stack".into(),
+            ownership: Ownership {
+                log_group_name: "/flowlogs".into(),
+                delivery_role_arn: "arn:aws:iam::123456789012:role/delivery".into(),
+            },
+            executions: EXECUTIONS.into(),
+            max_age: Duration::from_secs(3600),
+            min_age: Duration::from_secs(120),
+        };
+        // When the sweep runs
+        let report = sweep(&config, &ec2, &slots, &executions, 1_000 + 600).await.expect("the sweep ends");
+        // Then the refused one is reported, and the other is deleted all the same
+        assert_eq!(report.errors.len(), 1, "{report:?}");
+        assert!(
+            report.errors[0].starts_with("flow log fl-refused: Step Functions DescribeExecution failed"),
+            "{report:?}"
+        );
+        assert_eq!(report.deleted.len(), 1, "{report:?}");
+        assert_eq!(report.deleted[0].0, "fl-stray");
+        assert_eq!(delete.num_calls(), 1);
     }
 }

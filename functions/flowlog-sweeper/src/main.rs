@@ -16,7 +16,14 @@ async fn main() -> Result<(), Error> {
     let executions = Executions::from_sdk_config(&sdk);
     run(service_fn(|_: LambdaEvent<serde_json::Value>| async {
         let now = recorder::now().timestamp();
-        sweep::sweep(&config, &ec2, &slots, &executions, now).await
+        let report = sweep::sweep(&config, &ec2, &slots, &executions, now).await?;
+        // A sweep that could not finish everything fails, so the SweeperErrors alarm emails it.
+        match report.errors.first() {
+            None => Ok(report),
+            Some(first) => {
+                Err(recorder::RecorderError::SweepIncomplete { failed: report.errors.len(), first: first.clone() })
+            }
+        }
     }))
     .await
 }

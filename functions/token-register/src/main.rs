@@ -4,16 +4,16 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use recorder::config::TableConfig;
 use recorder::steps::{self, RegisterInput};
 use recorder::store::SlotTable;
-use recorder::tokens::Waiters;
+use recorder::tokens::TaskTokens;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let (config, sdk) = recorder::cold_start(TableConfig::from_env).await?;
     let slots = SlotTable::from_sdk_config(&sdk, &config.table_name);
-    let waiters = Waiters::from_sdk_config(&sdk);
+    let task_tokens = TaskTokens::from_sdk_config(&sdk);
     run(service_fn(|event: LambdaEvent<serde_json::Value>| async {
         let input: RegisterInput = steps::decode("WaitForAlarmOrTimeout", event.payload)?;
-        steps::register_token(&slots, &waiters, input).await
+        steps::register_token(&slots, &task_tokens, input).await
     }))
     .await
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use recorder::flowlogs::LOG_FORMAT;
 use recorder_tests::deploy::Deployment;
-use recorder_tests::{local_stack, World};
+use recorder_tests::{moto_stack, World};
 
 fn step(n: u32, text: &str) {
     println!("\n\x1b[1m{n}. {text}\x1b[0m");
@@ -71,7 +71,7 @@ async fn write_records(d: &Deployment, lines: &[String]) {
 async fn main() {
     let began = Instant::now();
     println!("\x1b[1mvpc-flowlogs-recorder: one spike, recorded on this machine\x1b[0m");
-    let local = local_stack();
+    let local = moto_stack();
     detail(format!("moto {} behind the local Lambda gateway {}", local.moto_endpoint, local.endpoint));
 
     step(1, "A NAT Gateway, and the recorder deployed from template.yaml");
