@@ -279,6 +279,18 @@ mod tests {
         }
     }
 
+    /// A report on the usual NAT Gateway with nothing in it but `recording` and `stop`.
+    fn report<'a>(recording: Option<&'a Recording>, stop: Option<&'a StopOutput>) -> Report<'a> {
+        Report {
+            recording,
+            stop,
+            stop_failure: None,
+            nat_gateway_id: "nat-0123456789abcdef0",
+            analysis: None,
+            delivery: None,
+        }
+    }
+
     fn stop(ending: Ending) -> StopOutput {
         StopOutput {
             nat_gateway_id: "nat-0123456789abcdef0".into(),
@@ -293,14 +305,7 @@ mod tests {
     fn an_ok_ending_reads_in_five_seconds() {
         let recording = recording();
         let stop = stop(Ending::AlarmOk);
-        let report = Report {
-            recording: Some(&recording),
-            stop: Some(&stop),
-            stop_failure: None,
-            nat_gateway_id: "nat-0123456789abcdef0",
-            analysis: None,
-            delivery: None,
-        };
+        let report = report(Some(&recording), Some(&stop));
         let email = compose(&report, &CONTEXT);
         assert_eq!(email.subject, "NAT Gateway nat-0123456789abcdef0: recorded 12m 32s, alarm back to OK");
         assert!(email.body.contains("Duration    12m 32s\n"), "{}", email.body);
@@ -318,14 +323,7 @@ mod tests {
     fn a_timeout_says_so_in_the_subject() {
         let recording = recording();
         let stop = stop(Ending::Timeout);
-        let report = Report {
-            recording: Some(&recording),
-            stop: Some(&stop),
-            stop_failure: None,
-            nat_gateway_id: "nat-0123456789abcdef0",
-            analysis: None,
-            delivery: None,
-        };
+        let report = report(Some(&recording), Some(&stop));
         let email = compose(&report, &CONTEXT);
         assert!(email.subject.ends_with("recorded 12m 32s, stopped at the time limit"), "{}", email.subject);
     }
@@ -336,14 +334,7 @@ mod tests {
             deleted_flow_log_ids: vec!["fl-9".into()],
             ..stop(Ending::Error { error: "FlowLogCreationFailed".into(), cause: "eni-0b (AccessDenied: no)".into() })
         };
-        let report = Report {
-            recording: None,
-            stop: Some(&stop),
-            stop_failure: None,
-            nat_gateway_id: "nat-0123456789abcdef0",
-            analysis: None,
-            delivery: None,
-        };
+        let report = report(None, Some(&stop));
         let email = compose(&report, &CONTEXT);
         assert_eq!(email.subject, "NAT Gateway nat-0123456789abcdef0: recording FAILED");
         assert!(
@@ -358,14 +349,7 @@ mod tests {
     fn a_failed_stop_warns_that_flow_logs_may_remain() {
         let recording = recording();
         let failure = CaughtError { error: "Transient".into(), cause: "throttled".into() };
-        let report = Report {
-            recording: Some(&recording),
-            stop: None,
-            stop_failure: Some(&failure),
-            nat_gateway_id: "nat-0123456789abcdef0",
-            analysis: None,
-            delivery: None,
-        };
+        let report = Report { stop_failure: Some(&failure), ..report(Some(&recording), None) };
         let email = compose(&report, &CONTEXT);
         assert!(email.subject.contains("FAILED"));
         assert!(
@@ -396,14 +380,7 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let analysis = Ok(crate::analysis::analyse(&[leg], &["10.0.0.220".to_owned()], 0.045).unwrap());
-        let report = Report {
-            recording: Some(&recording),
-            stop: Some(&stop),
-            stop_failure: None,
-            nat_gateway_id: "nat-0123456789abcdef0",
-            analysis: Some(&analysis),
-            delivery: None,
-        };
+        let report = Report { analysis: Some(&analysis), ..report(Some(&recording), Some(&stop)) };
         let email = compose(&report, &CONTEXT);
         assert_eq!(
             email.subject,
@@ -421,14 +398,7 @@ mod tests {
         let recording = recording();
         let stop = stop(Ending::Timeout);
         let analysis = Err("query q-1 ended Failed".to_owned());
-        let report = Report {
-            recording: Some(&recording),
-            stop: Some(&stop),
-            stop_failure: None,
-            nat_gateway_id: "nat-0123456789abcdef0",
-            analysis: Some(&analysis),
-            delivery: None,
-        };
+        let report = Report { analysis: Some(&analysis), ..report(Some(&recording), Some(&stop)) };
         let email = compose(&report, &CONTEXT);
         assert!(
             email.body.contains("The recorded window could not be analysed: query q-1 ended Failed"),
@@ -471,14 +441,7 @@ mod tests {
                 cause: format!("line\r\nbreak {}", "y".repeat(900)),
             })
         };
-        let report = Report {
-            recording: None,
-            stop: Some(&stop),
-            stop_failure: None,
-            nat_gateway_id: "nat-1\u{7}\n\u{0}",
-            analysis: None,
-            delivery: None,
-        };
+        let report = Report { nat_gateway_id: "nat-1\u{7}\n\u{0}", ..report(None, Some(&stop)) };
         let email = compose(&report, &CONTEXT);
         assert!(email.body.starts_with("NAT Gateway nat-1\n"), "{}", email.body);
         let why = email.body.lines().find(|l| l.starts_with("Why")).unwrap();
@@ -500,12 +463,9 @@ mod tests {
         let rows = crate::test_fixtures::query_rows("insights/nat-legs.json");
         let analysis = crate::analysis::analyse(&rows, &["10.0.0.220".to_owned()], 0.045);
         let report = Report {
-            recording: Some(&recording),
-            stop: Some(&stop),
-            stop_failure: None,
-            nat_gateway_id: "nat-0123456789abcdef0",
             analysis: Some(&analysis),
             delivery: Some(&Delivery { stopped_at: stop.stopped_at.clone(), complete: true }),
+            ..report(Some(&recording), Some(&stop))
         };
         let context = ReportContext {
             region: "us-east-1",

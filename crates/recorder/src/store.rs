@@ -251,35 +251,36 @@ impl SlotTable {
     /// Remembers the NAT Gateway's latest OK, so that an ALARM handled after its own OK still
     /// ends at it (see [`Self::claim`]): delivery order does not matter.
     pub async fn remember_ok(&self, nat_gateway_id: &str, ok_at_millis: i64) -> Result<()> {
-        let result = self
-            .update(nat_gateway_id)
-            .update_expression(format!("SET {LAST_OK_AT} = :ok"))
-            .condition_expression(format!("attribute_not_exists({LAST_OK_AT}) OR {LAST_OK_AT} < :ok"))
-            .expression_attribute_values(":ok", number_attr(ok_at_millis))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // A later OK is remembered already.
-            Err(e) if conditional_failed(&e) => Ok(()),
-            Err(e) => Err(RecorderError::from_sdk("DynamoDB UpdateItem (remember OK)", e)),
-        }
+        // `false`: a later OK is remembered already.
+        self.raise(nat_gateway_id, LAST_OK_AT, ok_at_millis, "DynamoDB UpdateItem (remember OK)").await.map(drop)
     }
 
     /// Whether this ALARM episode is the first whose "limit reached" email goes out: a duplicate
     /// delivery of the same ALARM sends none.
     pub async fn first_limit_notice(&self, nat_gateway_id: &str, alarm_at_millis: i64) -> Result<bool> {
+        self.raise(nat_gateway_id, LIMIT_NOTICE_AT, alarm_at_millis, "DynamoDB UpdateItem (limit notice)").await
+    }
+
+    /// Sets the time `attribute` to `at_millis` unless it already holds as late a time; `true`
+    /// when it was set.
+    async fn raise(
+        &self,
+        nat_gateway_id: &str,
+        attribute: &str,
+        at_millis: i64,
+        operation: &'static str,
+    ) -> Result<bool> {
         let result = self
             .update(nat_gateway_id)
-            .update_expression(format!("SET {LIMIT_NOTICE_AT} = :at"))
-            .condition_expression(format!("attribute_not_exists({LIMIT_NOTICE_AT}) OR {LIMIT_NOTICE_AT} < :at"))
-            .expression_attribute_values(":at", number_attr(alarm_at_millis))
+            .update_expression(format!("SET {attribute} = :at"))
+            .condition_expression(format!("attribute_not_exists({attribute}) OR {attribute} < :at"))
+            .expression_attribute_values(":at", number_attr(at_millis))
             .send()
             .await;
         match result {
             Ok(_) => Ok(true),
             Err(e) if conditional_failed(&e) => Ok(false),
-            Err(e) => Err(RecorderError::from_sdk("DynamoDB UpdateItem (limit notice)", e)),
+            Err(e) => Err(RecorderError::from_sdk(operation, e)),
         }
     }
 
