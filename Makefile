@@ -11,10 +11,13 @@ ASL    := statemachine/recorder.asl.json
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-# Every package pinned with its hashes (requirements-dev.txt, from requirements-dev.in).
+# Every package pinned with its hashes (requirements-dev.txt, compiled from requirements-dev.in
+# with every dependency). --no-deps: the file is the whole set, and pip's hash mode cannot match
+# a dependency that names extras (aws-sam-cli's boto3-stubs[...]) to its pinned line.
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-dev.txt
+	$(VENV)/bin/pip check --quiet
 	touch $@
 
 # --no-audit: the npm registry these machines reach answers the audit endpoint with 405, so an
