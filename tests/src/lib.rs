@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use lambda_env::SdkConfig;
 use serde_json::Value;
+use template::repo_root;
 
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
@@ -33,10 +34,6 @@ pub struct MotoStack {
     pub endpoint: String,
     pub moto_endpoint: String,
     pub gateway: local_lambda::GatewayHandle,
-}
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 fn free_port() -> u16 {

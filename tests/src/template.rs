@@ -20,8 +20,17 @@ pub struct Resolver<'a> {
     pub resources: BTreeMap<String, String>,
 }
 
+/// The repository's root, found when the test or tool runs (cargo sets `CARGO_MANIFEST_DIR` for
+/// what it runs): a build shared by two checkouts must never read the other one's files.
+pub fn repo_root() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("..")
+}
+
 pub fn repo_file(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+    repo_root().join(path)
 }
 
 pub fn read_repo_file(path: &str) -> String {

@@ -432,3 +432,20 @@ fn stop_recording_does_not_retry_what_can_never_succeed() {
     assert_eq!(first["ErrorEquals"], serde_json::json!(["InvalidInput", "ConfigurationError"]));
     assert_eq!(first["MaxAttempts"], 0);
 }
+
+#[test]
+fn an_idempotent_step_whose_function_timed_out_is_tried_again() {
+    // StartRecording (a retry finds its own claim and flow logs) and the wait's Lambda (it stores
+    // the same token again) are safe to run twice; StopRecording and Notify retry everything.
+    let states = states();
+    for name in ["StartRecording", "WaitForAlarmOrTimeout", "StopRecording", "Notify"] {
+        let retried: Vec<String> = states[name]["Retry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["MaxAttempts"].as_u64() != Some(0))
+            .flat_map(|r| r["ErrorEquals"].as_array().unwrap().iter().map(|e| e.as_str().unwrap().to_owned()))
+            .collect();
+        assert!(retried.iter().any(|e| e == "Sandbox.Timedout" || e == "States.ALL"), "{name}: {retried:?}");
+    }
+}

@@ -285,3 +285,15 @@ async fn a_young_execution_step_functions_does_not_know_yet_keeps_its_flow_logs(
     assert_eq!(report["deleted"][0][1], "execution-not-running", "{report}");
     nothing_left(&d).await;
 }
+
+#[tokio::test]
+async fn start_recording_times_out_once_and_is_tried_again() {
+    // The gateway answers as Lambda does for a function that ran out of time
+    let d = deployed().await;
+    d.local.gateway.fail_next(d.function("AlarmStartFunction"), 1, "Sandbox.Timedout");
+    let (exec, done) = run_to_the_end(&d).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+    assert_eq!(d.states_entered(&exec).await.iter().filter(|s| *s == "StartRecording").count(), 1);
+    nothing_left(&d).await;
+    assert_eq!(d.slot().await.unwrap().recordings, 1);
+}

@@ -51,7 +51,9 @@ async fn expand(parameters: Value) -> MacroResponse {
 
 /// Compares with `tests/golden/<name>.json`; `UPDATE_GOLDEN=1` rewrites it (then review the diff).
 fn golden(name: &str, actual: &Value) {
-    let path = format!("{}/tests/golden/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    // Found when the test runs: a build shared by two checkouts writes its own checkout's file.
+    let crate_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+    let path = format!("{crate_dir}/tests/golden/{name}.json");
     let text = serde_json::to_string_pretty(actual).unwrap() + "\n";
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &text).unwrap();

@@ -39,9 +39,16 @@ pub async fn cold_start<T>(
 
 #[cfg(test)]
 pub(crate) mod test_fixtures {
+    /// A file of the repository, found when the test runs (cargo sets `CARGO_MANIFEST_DIR`), so a
+    /// build shared by two checkouts never reads the other one's files.
+    pub fn repo_file(path: &str) -> String {
+        let crate_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+        format!("{crate_dir}/../../{path}")
+    }
+
     /// A JSON fixture from the repository's `fixtures/` folder.
     pub fn fixture(name: &str) -> serde_json::Value {
-        let path = format!("{}/../../fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = repo_file(&format!("fixtures/{name}"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"));
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
     }

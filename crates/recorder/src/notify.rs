@@ -475,7 +475,7 @@ mod tests {
         let email = compose(&report, &context);
         // Then the README shows exactly that email
         let expected = format!("Subject: {}\n\n{}", email.subject, email.body);
-        let readme = std::fs::read_to_string(format!("{}/../../README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let readme = std::fs::read_to_string(crate::test_fixtures::repo_file("README.md")).unwrap();
         let shown = readme.split("```text\nSubject: ").nth(1).and_then(|rest| rest.split("```").next());
         assert_eq!(
             shown.map(|s| format!("Subject: {s}")),
