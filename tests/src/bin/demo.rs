@@ -22,16 +22,18 @@ fn detail(text: impl AsRef<str>) {
 }
 
 /// Synthetic records in the flow log's format, as the NAT Gateway's interface (`nat`) sees a
-/// spike: instances behind it pulling from S3 and DynamoDB, and one internet download.
+/// spike: an instance pulling from S3. Each round trip is recorded in four legs, on both sides of
+/// the translation (VPC User Guide, "Flow log record examples", "Traffic through a NAT gateway").
 fn records(nat: &str) -> Vec<String> {
     // action flow-direction traffic-path srcaddr srcport dstaddr dstport protocol bytes type
     // pkt-srcaddr pkt-src-aws-service pkt-dstaddr pkt-dst-aws-service
     [
-        format!("ACCEPT egress 8 {nat} 44312 52.216.1.10 443 6 31457280 IPv4 10.0.1.25 - 52.216.1.10 S3"),
-        format!("ACCEPT ingress - 52.216.1.10 443 {nat} 44312 6 734003200 IPv4 52.216.1.10 S3 10.0.1.25 -"),
-        format!("ACCEPT ingress - 3.218.180.5 443 {nat} 51022 6 104857600 IPv4 3.218.180.5 DYNAMODB 10.0.1.40 -"),
-        format!("ACCEPT ingress - 140.82.112.3 443 {nat} 39001 6 52428800 IPv4 140.82.112.3 - 10.0.1.77 -"),
-        format!("ACCEPT egress 8 {nat} 39001 140.82.112.3 443 6 6291456 IPv4 10.0.1.77 - 140.82.112.3 -"),
+        // instance to NAT, NAT to S3 (the request); S3 to NAT, NAT to instance (the download)
+        format!("ACCEPT ingress - 10.0.1.25 44312 {nat} 443 6 1048576 IPv4 10.0.1.25 - 52.216.1.10 S3"),
+        format!("ACCEPT egress 8 {nat} 44312 52.216.1.10 443 6 1048576 IPv4 {nat} - 52.216.1.10 S3"),
+        format!("ACCEPT ingress - 52.216.1.10 443 {nat} 44312 6 734003200 IPv4 52.216.1.10 S3 {nat} -"),
+        format!("ACCEPT egress 1 {nat} 443 10.0.1.25 44312 6 734003200 IPv4 52.216.1.10 S3 10.0.1.25 -"),
+        // unsolicited traffic from the internet, refused
         format!("REJECT ingress - 198.51.100.7 55555 {nat} 22 6 120 IPv4 198.51.100.7 - {nat} -"),
     ]
     .to_vec()
