@@ -317,8 +317,8 @@ fn the_wait_times_out_after_the_recording_time_read_from_the_state() {
     assert_eq!(wait["TimeoutSecondsPath"], "$.start.recording.timeoutSeconds");
     assert_eq!(wait["Parameters"]["Payload"]["taskToken.$"], "$$.Task.Token");
     // The path points where StartRecording's output puts the recording time
-    let recording: Value = serde_json::json!({"start": serde_json::to_value(recorder::recording::StartOutput::Record {
-        recording: recorder::recording::Recording {
+    let recording: Value = serde_json::json!({"start": serde_json::to_value(recorder::contract::StartOutput::Record {
+        recording: recorder::contract::Recording {
             nat_gateway_id: "nat-1".into(),
             execution_arn: "e".into(),
             alarm_at_millis: 0,

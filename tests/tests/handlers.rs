@@ -1,9 +1,10 @@
 //! Each step's AWS effects, with real SDK clients against a moto server.
 
 use recorder::config::ResolverConfig;
+use recorder::contract::{Ending, SkipReason, StartOutput, WorkflowState};
+use recorder::contract::{RegisterInput, ResolveOutcome, StartInput, StateInput};
 use recorder::flowlogs::{FlowLogs, LOG_FORMAT, TAG_EXECUTION, TAG_NAT_GATEWAY, TAG_STACK};
-use recorder::recording::{Ending, SkipReason, StartOutput, WorkflowState};
-use recorder::steps::{self, RegisterInput, ResolveOutcome, StartInput, StateInput};
+use recorder::steps;
 use recorder::store::SlotTable;
 use recorder::tokens::TaskTokens;
 use recorder_tests::{unique, World};
@@ -36,7 +37,7 @@ async fn stop(
     start: &StartOutput,
     execution: &str,
     extra: serde_json::Value,
-) -> recorder::recording::StopOutput {
+) -> recorder::contract::StopOutput {
     let mut state = world.alarm_event("ALARM", T0);
     state["start"] = serde_json::to_value(start).unwrap();
     for (k, v) in extra.as_object().unwrap() {
@@ -79,7 +80,7 @@ async fn resolve(world: &World, at: i64) -> ResolveOutcome {
     .expect("alarm-ok-resolver")
 }
 
-fn recording(output: &StartOutput) -> &recorder::recording::Recording {
+fn recording(output: &StartOutput) -> &recorder::contract::Recording {
     match output {
         StartOutput::Record { recording } => recording,
         StartOutput::Skip { reason, .. } => panic!("expected a recording, got a skip: {reason:?}"),

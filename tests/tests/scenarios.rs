@@ -255,7 +255,7 @@ async fn the_report_goes_as_soon_as_the_last_records_have_arrived() {
     d.waiting(&exec).await;
     // A record of the interface's stream arrives, stamped now (as VPC Flow Logs would write it)
     let logs = aws_sdk_cloudwatchlogs::Client::new(&d.world.sdk);
-    let stream = recorder::recording::log_stream_of(&d.world.network_interface_id);
+    let stream = recorder::contract::log_stream_of(&d.world.network_interface_id);
     logs.create_log_stream().log_group_name(&d.world.log_group_name).log_stream_name(&stream).send().await.unwrap();
     let record = aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
         .timestamp(chrono::Utc::now().timestamp_millis())

@@ -5,12 +5,13 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use recorder::config::{NotifierConfig, ResolverConfig};
+use recorder::contract::{RegisterInput, ResolveOutcome, StartInput, StateInput};
+use recorder::contract::{StartOutput, WorkflowState};
 use recorder::flowlogs::FlowLogs;
 use recorder::notify::Mailer;
-use recorder::recording::{StartOutput, WorkflowState};
-use recorder::steps::{self, RegisterInput, ResolveOutcome, StartInput, StateInput};
 use recorder::store::SlotTable;
 use recorder::tokens::TaskTokens;
+use recorder::{contract, steps};
 use recorder_tests::{unique, World, REGION};
 use serde_json::{json, Value};
 
@@ -100,7 +101,7 @@ async fn start_for(world: &World, execution_arn: &str) -> StartOutput {
     output
 }
 
-async fn register(world: &World, waiting: &Waiting) -> steps::RegisterOutput {
+async fn register(world: &World, waiting: &Waiting) -> contract::RegisterOutput {
     steps::register_token(
         &SlotTable::from_sdk_config(&world.sdk, &world.table_name),
         &TaskTokens::from_sdk_config(&world.sdk),
@@ -212,7 +213,7 @@ async fn the_report_reaches_a_subscriber_of_the_topic() {
     let sent = steps::notify(&config, &mailer, &insights, StateInput { state, execution_arn: None }, recorder::now())
         .await
         .expect("Notify");
-    let steps::NotifyOutput::Sent { subject, .. } = sent else { panic!("the report waited: {sent:?}") };
+    let contract::NotifyOutput::Sent { subject, .. } = sent else { panic!("the report waited: {sent:?}") };
 
     // Then the subscriber receives the email with its subject and body
     let received = sqs.receive_message().queue_url(&queue_url).wait_time_seconds(5).send().await.unwrap();

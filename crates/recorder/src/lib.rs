@@ -1,15 +1,18 @@
 //! vpc-flowlogs-recorder: record VPC Flow Logs on a NAT Gateway only while its traffic spikes.
 //!
 //! The Lambda binaries under `functions/` are thin: they read their settings and build their
-//! clients once ([`cold_start`]), then hand each event to a function of [`steps`]. Every decision
-//! lives in [`recording`] and [`event`] as plain functions over plain types; the AWS calls live
-//! behind one small adapter per service ([`store`], [`flowlogs`], [`tokens`], [`notify`]).
+//! clients once ([`cold_start`]), then hand each event to a function of [`steps`]. What the state
+//! machine passes in and out is in [`contract`]. Every decision lives in [`recording`] and
+//! [`event`] as plain functions over plain types; the AWS calls live behind one small adapter per
+//! service ([`store`] DynamoDB, [`flowlogs`] EC2, [`tokens`] Step Functions, [`notify`] SNS,
+//! [`insights`] CloudWatch Logs).
 //!
 //! The binaries run on tokio's current-thread runtime: Lambda hands a function one event at a
 //! time, so worker threads would only add start-up time and memory.
 
 pub mod analysis;
 pub mod config;
+pub mod contract;
 pub mod error;
 pub mod event;
 pub mod flowlogs;

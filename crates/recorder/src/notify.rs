@@ -4,8 +4,8 @@ use aws_sdk_sns::Client;
 use chrono::{DateTime, Utc};
 
 use crate::analysis::{describe, headline as analysis_headline, Analysis};
+use crate::contract::{CaughtError, Ending, Recording, SkipReason, StopOutput};
 use crate::error::{RecorderError, Result};
-use crate::recording::{CaughtError, Ending, Recording, SkipReason, StopOutput};
 
 /// SNS Publish: a subject "must be ASCII text that begins with a letter, number, or punctuation
 /// mark; must not include line breaks or control characters; and must be less than 100 characters".

@@ -1,10 +1,9 @@
 //! The decisions of the workflow, as plain functions over plain types: no SDK type comes in here.
 
-use serde::{Deserialize, Serialize};
-
 use chrono::{DateTime, Utc};
 
-use crate::error::{RecorderError, Result};
+use crate::contract::SkipReason;
+use crate::error::Result;
 use crate::event::{is_nat_gateway_id, AlarmStateChange, AlarmValue, NAT_GATEWAY_DIMENSION};
 
 /// How far past now an alarm's state timestamp may be (clock skew); a later one is refused, or a
@@ -17,102 +16,6 @@ pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
 pub struct Watched {
     pub alarm_name_prefix: String,
     pub nat_gateway_ids: Vec<String>,
-}
-
-/// One recording, as the state machine carries it from StartRecording to Notify.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Recording {
-    pub nat_gateway_id: String,
-    pub execution_arn: String,
-    /// The state timestamp of the ALARM that started this recording (ms since the epoch).
-    pub alarm_at_millis: i64,
-    pub network_interface_ids: Vec<String>,
-    /// The NAT Gateway's private addresses: the report tells its legs apart by them.
-    #[serde(default)]
-    pub nat_addresses: Vec<String>,
-    pub flow_log_ids: Vec<String>,
-    pub log_group_name: String,
-    /// RFC 3339.
-    pub started_at: String,
-    /// The wait's `TimeoutSecondsPath` points here.
-    pub timeout_seconds: u32,
-    /// RFC 3339, whole seconds: an OK before this is kept and ends the recording at this time
-    /// (the `RecordAtLeast` state's `TimestampPath`); never later than the time limit.
-    pub record_at_least_until: String,
-    /// The longest the report waits after the stop for records to reach the log group.
-    #[serde(default)]
-    pub report_delay_seconds: u32,
-}
-
-/// The log stream VPC Flow Logs writes an interface's records to, in a CloudWatch Logs group.
-pub fn log_stream_of(network_interface_id: &str) -> String {
-    format!("{network_interface_id}-all")
-}
-
-impl Recording {
-    /// The log streams of this recording: one per network interface.
-    pub fn log_streams(&self) -> Vec<String> {
-        self.network_interface_ids.iter().map(|eni| log_stream_of(eni)).collect()
-    }
-}
-
-/// Why an alarm event did not start a recording. None of these is an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SkipReason {
-    /// The alarm is not one of this stack's: its name, or the NAT Gateway its metrics name, does
-    /// not match `<stack>.NatGatewaySpike.<nat id>`.
-    NotOurAlarm,
-    /// The NAT Gateway is not one this stack watches.
-    NotWatched,
-    /// The state timestamp is later than now (beyond clock skew): forged or broken.
-    FutureTimestamp,
-    /// No metric of the alarm has a `NatGatewayId` dimension.
-    NoNatGateway,
-    /// The event is not a transition into ALARM.
-    NotAnAlarm,
-    /// Another execution is recording this NAT Gateway.
-    AlreadyRecording,
-    /// This ALARM episode (same state timestamp, or an older one) was already handled.
-    DuplicateAlarm,
-    /// NumOfRecordings has been reached for this NAT Gateway.
-    LimitReached,
-    /// The NAT Gateway is deleted, being deleted or failed: it carries no traffic to record.
-    NatGatewayUnavailable,
-}
-
-impl SkipReason {
-    pub fn describe(self) -> &'static str {
-        match self {
-            Self::NotOurAlarm => "the alarm does not belong to this stack",
-            Self::NotWatched => "the NAT Gateway is not one this stack watches",
-            Self::FutureTimestamp => "the alarm's state timestamp is in the future",
-            Self::NoNatGateway => "the alarm has no NatGatewayId dimension",
-            Self::NotAnAlarm => "the alarm did not enter the ALARM state",
-            Self::AlreadyRecording => "this NAT Gateway is already being recorded",
-            Self::DuplicateAlarm => "this alarm episode was already handled",
-            Self::LimitReached => "NumOfRecordings has been reached for this NAT Gateway",
-            Self::NatGatewayUnavailable => "the NAT Gateway is deleted, being deleted or failed",
-        }
-    }
-}
-
-/// What StartRecording returns; the Choice state reads `action`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "lowercase")]
-pub enum StartOutput {
-    Record {
-        recording: Recording,
-    },
-    Skip {
-        reason: SkipReason,
-        #[serde(rename = "natGatewayId", skip_serializing_if = "Option::is_none")]
-        nat_gateway_id: Option<String>,
-        /// Whether this skip is emailed (the Choice state reads it; always present).
-        #[serde(default)]
-        notify: bool,
-    },
 }
 
 /// An ALARM that may start a recording.
@@ -229,130 +132,10 @@ pub fn why_refused(slot: &Slot, execution_arn: &str, spike: &Spike, max_recordin
     }
 }
 
-/// How a recording ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "ending", rename_all = "kebab-case")]
-pub enum Ending {
-    /// The alarm returned to OK.
-    AlarmOk,
-    /// RecordingTime passed first.
-    Timeout,
-    /// A step failed; `error` and `cause` are what Step Functions reported.
-    Error { error: String, cause: String },
-}
-
-impl Ending {
-    pub fn describe(&self) -> String {
-        match self {
-            Self::AlarmOk => "the alarm returned to OK".into(),
-            Self::Timeout => "the recording time ran out before the alarm returned to OK".into(),
-            Self::Error { error, cause } => format!("a step failed ({error}: {cause})"),
-        }
-    }
-}
-
-/// A Step Functions error caught into the state by a `Catch`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CaughtError {
-    #[serde(rename = "Error", default)]
-    pub error: String,
-    #[serde(rename = "Cause", default)]
-    pub cause: String,
-}
-
-/// The workflow's state as StopRecording and Notify receive it: the alarm event at the root, with
-/// what each step added.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WorkflowState {
-    #[serde(default)]
-    pub start: Option<StartOutput>,
-    /// The output of a successful wait (SendTaskSuccess).
-    #[serde(default)]
-    pub wait: Option<serde_json::Value>,
-    /// Set by the wait's `States.Timeout` catcher.
-    #[serde(default)]
-    pub timeout: Option<CaughtError>,
-    /// Set by any other catcher.
-    #[serde(default)]
-    pub failure: Option<CaughtError>,
-    #[serde(default)]
-    pub stop: Option<StopOutput>,
-    /// Set when StopRecording itself failed after its retries.
-    #[serde(default)]
-    pub stop_failure: Option<CaughtError>,
-    /// The rest: the alarm event's own fields.
-    #[serde(flatten)]
-    pub event: serde_json::Map<String, serde_json::Value>,
-}
-
-impl WorkflowState {
-    /// The NAT Gateway and reason of a skipped alarm that is to be emailed.
-    pub fn notified_skip(&self) -> Option<(Option<&str>, SkipReason)> {
-        match &self.start {
-            Some(StartOutput::Skip { reason, nat_gateway_id, notify: true }) => {
-                Some((nat_gateway_id.as_deref(), *reason))
-            }
-            _ => None,
-        }
-    }
-
-    pub fn recording(&self) -> Option<&Recording> {
-        match &self.start {
-            Some(StartOutput::Record { recording }) => Some(recording),
-            _ => None,
-        }
-    }
-
-    /// Why the recording ended: a failure wins over a timeout, a timeout over an OK.
-    pub fn ending(&self) -> Ending {
-        if let Some(failure) = &self.failure {
-            return Ending::Error { error: failure.error.clone(), cause: failure.cause.clone() };
-        }
-        if self.timeout.is_some() {
-            return Ending::Timeout;
-        }
-        if self.wait.is_some() {
-            return Ending::AlarmOk;
-        }
-        Ending::Error {
-            error: "NoOutcome".into(),
-            cause: "the recording stopped without an OK, a timeout or a caught error".into(),
-        }
-    }
-
-    /// The NAT Gateway: from the recording, or from the alarm event when StartRecording failed.
-    pub fn nat_gateway_id(&self) -> Result<String> {
-        if let Some(recording) = self.recording() {
-            return Ok(recording.nat_gateway_id.clone());
-        }
-        let event = AlarmStateChange::from_value(serde_json::Value::Object(self.event.clone()))?;
-        event
-            .nat_gateway_id()
-            .map(str::to_owned)
-            .ok_or_else(|| RecorderError::InvalidInput("the alarm event names no NAT Gateway".into()))
-    }
-}
-
-/// What StopRecording returns, and Notify reports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StopOutput {
-    pub nat_gateway_id: String,
-    #[serde(flatten)]
-    pub ending: Ending,
-    pub deleted_flow_log_ids: Vec<String>,
-    /// RFC 3339.
-    pub stopped_at: String,
-    /// Whether this execution still owned the slot and released it.
-    pub released: bool,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::test_fixtures::fixture;
-    use serde_json::json;
 
     fn watched() -> Watched {
         Watched {
@@ -480,57 +263,5 @@ mod tests {
         let slot = Slot { alarm_at_millis: Some(10), recordings: 1, ..Slot::default() };
         assert_eq!(why_refused(&slot, "exec-b", &spike(20), 0), None);
         assert_eq!(why_refused(&slot, "exec-b", &spike(20), 5), None);
-    }
-
-    #[test]
-    fn start_output_is_tagged_for_the_choice_state() {
-        let skip =
-            StartOutput::Skip { reason: SkipReason::LimitReached, nat_gateway_id: Some("nat-1".into()), notify: true };
-        assert_eq!(
-            serde_json::to_value(&skip).unwrap(),
-            json!({"action": "skip", "reason": "limit-reached", "natGatewayId": "nat-1", "notify": true})
-        );
-    }
-
-    fn recording() -> Recording {
-        Recording {
-            nat_gateway_id: "nat-0123456789abcdef0".into(),
-            execution_arn: "arn:aws:states:us-east-1:123456789012:execution:sm:e1".into(),
-            alarm_at_millis: 1,
-            network_interface_ids: vec!["eni-1".into()],
-            nat_addresses: vec!["10.0.0.220".into()],
-            flow_log_ids: vec!["fl-1".into()],
-            log_group_name: "/flowlogs".into(),
-            started_at: "2024-05-14T10:15:02Z".into(),
-            timeout_seconds: 900,
-            record_at_least_until: "2024-05-14T10:20:02Z".into(),
-            report_delay_seconds: 300,
-        }
-    }
-
-    fn state_with(extra: serde_json::Value) -> WorkflowState {
-        let mut value = fixture("alarm.json");
-        value["start"] = serde_json::to_value(StartOutput::Record { recording: recording() }).unwrap();
-        for (k, v) in extra.as_object().unwrap() {
-            value[k] = v.clone();
-        }
-        serde_json::from_value(value).unwrap()
-    }
-
-    #[test]
-    fn the_ending_follows_what_the_wait_left_in_the_state() {
-        assert_eq!(state_with(json!({"wait": {"ending": "alarm-ok"}})).ending(), Ending::AlarmOk);
-        assert_eq!(state_with(json!({"timeout": {"Error": "States.Timeout", "Cause": ""}})).ending(), Ending::Timeout);
-        let failed = state_with(json!({"failure": {"Error": "SlotNotOwned", "Cause": "lost"}}));
-        assert_eq!(failed.ending(), Ending::Error { error: "SlotNotOwned".into(), cause: "lost".into() });
-    }
-
-    #[test]
-    fn a_failed_start_still_names_its_nat_gateway_from_the_event() {
-        let mut value = fixture("alarm.json");
-        value["failure"] = json!({"Error": "FlowLogCreationFailed", "Cause": "eni-1: denied"});
-        let state: WorkflowState = serde_json::from_value(value).unwrap();
-        assert!(state.recording().is_none());
-        assert_eq!(state.nat_gateway_id().unwrap(), "nat-0123456789abcdef0");
     }
 }

@@ -5,18 +5,21 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tracing::{info, warn};
 
 use crate::analysis::{analyse, scoped, Analysis, TRAFFIC_QUERY};
 use crate::config::{NotifierConfig, ResolverConfig, StartConfig, StopConfig};
+use crate::contract::Recording;
+use crate::contract::{
+    alarm_ok_output, NotifyOutput, RegisterInput, RegisterOutput, ResolveOutcome, SkipReason, StartInput, StartOutput,
+    StateInput, StopOutput,
+};
 use crate::error::{RecorderError, Result};
 use crate::event::AlarmStateChange;
 use crate::flowlogs::{describe_refusals, sibling_executions, FlowLogSpec, FlowLogs, Ownership, TaggedFlowLog};
 use crate::insights::Insights;
 use crate::notify::{compose, compose_skip, Delivery, Mailer, Report, ReportContext};
-use crate::recording::{calm_from, spike_from, Claim, Recording, SkipReason, StartOutput, StopOutput, WorkflowState};
+use crate::recording::{calm_from, spike_from, Claim};
 use crate::store::SlotTable;
 use crate::tokens::{Resume, TaskTokens};
 
@@ -52,14 +55,6 @@ fn at_least_until(now: DateTime<Utc>, config: &StartConfig) -> DateTime<Utc> {
     let until = now + chrono::Duration::seconds(i64::from(minimum));
     let whole = until.timestamp() + i64::from(until.timestamp_subsec_nanos() > 0);
     DateTime::from_timestamp(whole, 0).unwrap_or(until)
-}
-
-/// StartRecording's input: the alarm event and the execution (`$$.Execution.Id`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StartInput {
-    pub event: serde_json::Value,
-    pub execution_arn: String,
 }
 
 /// StartRecording: claim the slot, find the interfaces, create the flow logs.
@@ -162,29 +157,6 @@ pub async fn start_recording(
     })
 }
 
-/// WaitForAlarmOrTimeout's input.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RegisterInput {
-    pub task_token: String,
-    pub nat_gateway_id: String,
-    pub execution_arn: String,
-}
-
-/// The result sent with SendTaskSuccess: the wait's output, `$.wait` in the state.
-pub fn alarm_ok_output(ok_at_millis: i64, resumed_by: &str) -> serde_json::Value {
-    json!({"ending": "alarm-ok", "okAtMillis": ok_at_millis, "resumedBy": resumed_by})
-}
-
-/// What token-register did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RegisterOutput {
-    pub stored: bool,
-    /// An OK had arrived before the token: the wait was resumed at once.
-    pub resumed_at_once: bool,
-}
-
 /// token-register: store the token while this execution owns the slot; resume at once when
 /// the OK came first.
 pub async fn register_token(
@@ -203,22 +175,6 @@ pub async fn register_token(
     let resume = task_tokens.resume(&input.task_token, &alarm_ok_output(ok_at, "token-register")).await?;
     info!(?resume, "the OK came before the token: resumed at once");
     Ok(RegisterOutput { stored: true, resumed_at_once: true })
-}
-
-/// What the OK resolver did with an event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "kebab-case")]
-pub enum ResolveOutcome {
-    /// Not an OK of ours.
-    Ignored { reason: SkipReason },
-    /// No active recording began before this OK (a late OK, or nothing recording).
-    NoRecording,
-    /// The recording is not waiting yet: token-register will resume it when it stores its token.
-    Marked,
-    /// The waiting execution was resumed.
-    Resumed,
-    /// The wait had already ended (timed out, or resumed by a duplicate OK).
-    AlreadyResolved,
 }
 
 /// alarm-ok-resolver: end the active recording this OK belongs to.
@@ -260,15 +216,6 @@ pub async fn resolve_ok(
     }
 }
 
-/// StopRecording's and Notify's input: the whole state and the execution.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StateInput {
-    pub state: WorkflowState,
-    #[serde(default)]
-    pub execution_arn: Option<String>,
-}
-
 /// StopRecording: delete every flow log of this execution, then release the slot if this
 /// execution still owns it. Safe to run again: what is gone stays gone.
 pub async fn stop_recording(
@@ -301,22 +248,6 @@ pub async fn stop_recording(
     let ending = state.ending();
     info!(deleted = ?ids, ending = ?ending, "stopped");
     Ok(StopOutput { nat_gateway_id: nat, ending, deleted_flow_log_ids: ids, stopped_at: rfc3339(now), released })
-}
-
-/// What the notifier did; the `Sent?` state reads `action`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "action", rename_all = "lowercase")]
-pub enum NotifyOutput {
-    /// The recording's last records have not reached the log group yet: ask again in this long.
-    Wait {
-        #[serde(rename = "retryInSeconds")]
-        retry_in_seconds: u32,
-    },
-    Sent {
-        #[serde(rename = "messageId")]
-        message_id: String,
-        subject: String,
-    },
 }
 
 /// How often the notifier looks for the last records while it waits for them.

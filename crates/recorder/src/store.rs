@@ -9,8 +9,9 @@ use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 
+use crate::contract::SkipReason;
 use crate::error::{RecorderError, Result};
-use crate::recording::{why_refused, Claim, SkipReason, Slot, Spike};
+use crate::recording::{why_refused, Claim, Slot, Spike};
 
 const PK: &str = "pk";
 const RECORDINGS: &str = "recordings";

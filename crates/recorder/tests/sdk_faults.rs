@@ -14,9 +14,11 @@ use aws_sdk_sfn::types::error::{InvalidToken, TaskTimedOut};
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use aws_smithy_types::error::ErrorMetadata;
 use recorder::config::StartConfig;
+use recorder::contract::SkipReason;
+use recorder::contract::StartInput;
 use recorder::flowlogs::FlowLogs;
-use recorder::recording::{Claim, SkipReason, Spike};
-use recorder::steps::{self, StartInput};
+use recorder::recording::{Claim, Spike};
+use recorder::steps;
 use recorder::store::SlotTable;
 use recorder::tokens::{Resume, TaskTokens};
 

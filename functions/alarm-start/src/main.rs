@@ -2,8 +2,9 @@
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use recorder::config::StartConfig;
+use recorder::contract::StartInput;
 use recorder::flowlogs::FlowLogs;
-use recorder::steps::{self, StartInput};
+use recorder::steps;
 use recorder::store::SlotTable;
 
 #[tokio::main(flavor = "current_thread")]

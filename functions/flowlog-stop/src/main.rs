@@ -2,8 +2,9 @@
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use recorder::config::StopConfig;
+use recorder::contract::StateInput;
 use recorder::flowlogs::FlowLogs;
-use recorder::steps::{self, StateInput};
+use recorder::steps;
 use recorder::store::SlotTable;
 
 #[tokio::main(flavor = "current_thread")]

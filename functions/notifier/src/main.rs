@@ -4,9 +4,10 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use std::time::Duration;
 
 use recorder::config::NotifierConfig;
+use recorder::contract::StateInput;
 use recorder::insights::Insights;
 use recorder::notify::Mailer;
-use recorder::steps::{self, StateInput};
+use recorder::steps;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {

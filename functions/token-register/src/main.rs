@@ -2,7 +2,8 @@
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use recorder::config::TableConfig;
-use recorder::steps::{self, RegisterInput};
+use recorder::contract::RegisterInput;
+use recorder::steps;
 use recorder::store::SlotTable;
 use recorder::tokens::TaskTokens;
 

@@ -131,7 +131,7 @@ async fn run(builds: &Builds, runs: usize) -> Vec<Samples> {
             &world.start_config(0),
             &recorder::store::SlotTable::from_sdk_config(&world.sdk, &world.table_name),
             &recorder::flowlogs::FlowLogs::from_sdk_config(&world.sdk),
-            recorder::steps::StartInput {
+            recorder::contract::StartInput {
                 event: world.alarm_event("ALARM", 1_715_681_700_123),
                 execution_arn: execution.clone(),
             },

@@ -41,7 +41,7 @@ fn records(nat: &str) -> Vec<String> {
 
 async fn write_records(d: &Deployment, lines: &[String]) {
     let logs = aws_sdk_cloudwatchlogs::Client::new(&d.world.sdk);
-    let stream = recorder::recording::log_stream_of(&d.world.network_interface_id);
+    let stream = recorder::contract::log_stream_of(&d.world.network_interface_id);
     logs.create_log_stream().log_group_name(&d.world.log_group_name).log_stream_name(&stream).send().await.unwrap();
     let now = chrono::Utc::now().timestamp_millis();
     let events: Vec<InputLogEvent> = lines
