@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use local_lambda::FunctionSpec;
+use recorder::notify::Email;
 use recorder::recording::Slot;
 use recorder::store::SlotTable;
 use serde_json::Value;
@@ -51,13 +52,6 @@ pub struct Finished {
     pub output: Value,
     pub error: Option<String>,
     pub cause: Option<String>,
-}
-
-/// One email as the subscriber received it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Email {
-    pub subject: String,
-    pub body: String,
 }
 
 impl World {
@@ -319,19 +313,7 @@ impl Deployment {
 
     /// The flow logs on the NAT Gateway's interface now.
     pub async fn flow_logs(&self) -> Vec<aws_sdk_ec2::types::FlowLog> {
-        aws_sdk_ec2::Client::new(&self.world.sdk)
-            .describe_flow_logs()
-            .filter(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("resource-id")
-                    .values(&self.world.network_interface_id)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("DescribeFlowLogs")
-            .flow_logs()
-            .to_vec()
+        self.world.flow_logs().await
     }
 
     /// Every email the subscriber has received since the last call.

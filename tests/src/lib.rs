@@ -9,7 +9,6 @@ pub mod template;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -87,15 +86,7 @@ fn spawn_moto(server: &std::path::Path, port: u16, interpreter_port: u16) -> std
         .env("MOTO_PORT", interpreter_port.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    local_lambda::die_with_parent(&mut command);
     command.spawn().map(|_| ())
 }
 
@@ -260,6 +251,20 @@ impl World {
             table_name: self.table_name.clone(),
             ownership: self.start_config(0).ownership(),
         }
+    }
+
+    /// The flow logs on the NAT Gateway's interface now.
+    pub async fn flow_logs(&self) -> Vec<aws_sdk_ec2::types::FlowLog> {
+        aws_sdk_ec2::Client::new(&self.sdk)
+            .describe_flow_logs()
+            .filter(
+                aws_sdk_ec2::types::Filter::builder().name("resource-id").values(&self.network_interface_id).build(),
+            )
+            .send()
+            .await
+            .expect("DescribeFlowLogs")
+            .flow_logs()
+            .to_vec()
     }
 
     /// The flow-log delivery role of this world's stack (`FlowLogDeliveryRole.Arn`).

@@ -55,18 +55,6 @@ async fn stop(
     .expect("StopRecording")
 }
 
-/// The flow logs moto holds on this world's NAT Gateway interface.
-async fn flow_logs_on_nat(world: &World) -> Vec<aws_sdk_ec2::types::FlowLog> {
-    aws_sdk_ec2::Client::new(&world.sdk)
-        .describe_flow_logs()
-        .filter(aws_sdk_ec2::types::Filter::builder().name("resource-id").values(&world.network_interface_id).build())
-        .send()
-        .await
-        .expect("DescribeFlowLogs")
-        .flow_logs()
-        .to_vec()
-}
-
 async fn resolve(world: &World, at: i64) -> ResolveOutcome {
     let config = ResolverConfig { table_name: world.table_name.clone(), watched: world.watched() };
     steps::resolve_ok(
@@ -99,7 +87,7 @@ async fn an_alarm_turns_flow_logs_on_for_the_nat_gateway_interface() {
     assert_eq!(recording.nat_gateway_id, world.nat_gateway_id);
     assert_eq!(recording.network_interface_ids, vec![world.network_interface_id.clone()]);
     assert_eq!(recording.timeout_seconds, 900);
-    let logs = flow_logs_on_nat(&world).await;
+    let logs = world.flow_logs().await;
     assert_eq!(logs.len(), 1);
     let log = &logs[0];
     assert_eq!(Some(recording.flow_log_ids[0].as_str()), log.flow_log_id());
@@ -129,7 +117,7 @@ async fn stopping_deletes_the_flow_logs_and_releases_the_slot_and_can_run_twice(
     assert_eq!(stopped.ending, Ending::AlarmOk);
     assert_eq!(stopped.deleted_flow_log_ids, ids);
     assert!(stopped.released);
-    assert!(flow_logs_on_nat(&world).await.is_empty());
+    assert!(world.flow_logs().await.is_empty());
     let slot = slots(&world).slot(&world.nat_gateway_id).await.unwrap().unwrap();
     assert_eq!(slot.active_execution, None);
     assert_eq!(slot.recordings, 1, "the count outlives the recording");
@@ -170,7 +158,7 @@ async fn a_duplicate_alarm_never_makes_a_second_recording() {
         }
     );
 
-    assert!(flow_logs_on_nat(&world).await.is_empty());
+    assert!(world.flow_logs().await.is_empty());
     assert_eq!(slots(&world).slot(&world.nat_gateway_id).await.unwrap().unwrap().recordings, 1);
 }
 
@@ -181,7 +169,7 @@ async fn a_retried_start_in_the_same_execution_counts_once_and_keeps_its_flow_lo
     let first = start(&world, 0, "ALARM", T0, &exec).await;
     let again = start(&world, 0, "ALARM", T0, &exec).await;
     assert_eq!(recording(&first).flow_log_ids, recording(&again).flow_log_ids);
-    assert_eq!(flow_logs_on_nat(&world).await.len(), 1);
+    assert_eq!(world.flow_logs().await.len(), 1);
     assert_eq!(slots(&world).slot(&world.nat_gateway_id).await.unwrap().unwrap().recordings, 1);
 }
 
@@ -201,7 +189,7 @@ async fn the_limit_stops_a_new_episode_once_reached() {
             notify: false
         }
     );
-    assert!(flow_logs_on_nat(&world).await.is_empty());
+    assert!(world.flow_logs().await.is_empty());
 }
 
 #[tokio::test]
@@ -220,7 +208,7 @@ async fn concurrent_alarms_make_exactly_one_recording_and_one_count() {
         o,
         StartOutput::Record { .. } | StartOutput::Skip { reason: SkipReason::AlreadyRecording, .. }
     )));
-    assert_eq!(flow_logs_on_nat(&world).await.len(), 1);
+    assert_eq!(world.flow_logs().await.len(), 1);
     assert_eq!(slots(&world).slot(&world.nat_gateway_id).await.unwrap().unwrap().recordings, 1);
 }
 
@@ -327,7 +315,7 @@ async fn a_foreign_alarm_or_another_metric_is_ignored_without_touching_anything(
     .await
     .unwrap();
     assert!(matches!(output, StartOutput::Skip { reason: SkipReason::NotOurAlarm, .. }), "{output:?}");
-    assert!(flow_logs_on_nat(&world).await.is_empty());
+    assert!(world.flow_logs().await.is_empty());
     assert_eq!(slots(&world).slot(&world.nat_gateway_id).await.unwrap(), None);
 }
 
@@ -418,5 +406,5 @@ async fn a_flow_log_that_cannot_deliver_is_a_creation_failure_naming_the_log_gro
     .unwrap();
     assert_eq!(stopped.deleted_flow_log_ids.len(), 1);
     assert!(stopped.released);
-    assert!(flow_logs_on_nat(&world).await.is_empty());
+    assert!(world.flow_logs().await.is_empty());
 }

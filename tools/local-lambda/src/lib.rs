@@ -94,6 +94,21 @@ pub fn lambda_environment(
     ]
 }
 
+/// Makes the process `command` starts die (SIGKILL) when the thread that started it exits, so
+/// nothing a test or the gateway started outlives it.
+pub fn die_with_parent(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// What an invocation returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -324,16 +339,9 @@ impl Function {
                     command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
                 }
             }
-            // SAFETY: prctl is async-signal-safe. The process dies with the thread that started
-            // it, a worker of the gateway's runtime, so no function outlives the gateway.
-            unsafe {
-                command.pre_exec(|| {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
+            // The process dies with the thread that started it, a worker of the gateway's runtime,
+            // so no function outlives the gateway.
+            die_with_parent(command.as_std_mut());
             let spawned = Instant::now();
             let mut child = command.spawn()?;
             let pid = child.id().unwrap_or_default();
