@@ -1,5 +1,6 @@
-//! What the recorded window says: the bytes the NAT Gateway processed, each counted once, by
-//! direction, by AWS service (each a VPC endpoint candidate) and by talker, and what they cost.
+//! What the recorded window says, in numbers: the bytes the NAT Gateway processed, each counted
+//! once, by direction, by AWS service (each a VPC endpoint candidate) and by talker, and what they
+//! cost. The email's words for them are in `notify`.
 //!
 //! A flow log on a NAT Gateway's interface records each connection in four legs (VPC User Guide,
 //! "Flow log record examples", "Traffic through a NAT gateway"), where N is the NAT's private
@@ -256,105 +257,6 @@ pub fn analyse(rows: &[Row], nat_addresses: &[String], price_per_gb: f64) -> Res
     Ok(analysis)
 }
 
-/// Bytes as a person reads them: 734 MB, 1.2 GB.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else if value >= 100.0 {
-        format!("{value:.0} {}", UNITS[unit])
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-/// The analysis as the email's plain-text section.
-pub fn describe(analysis: &Analysis) -> String {
-    let mut text = String::new();
-    if analysis.records == 0 {
-        text.push_str("No flow records reached the log group for this window yet.\n");
-        return text;
-    }
-    text.push_str(&format!(
-        "Processed   {} through the NAT Gateway, about ${:.2} at ${}/GB\n",
-        human_bytes(analysis.bytes()),
-        analysis.cost_usd(),
-        analysis.price_per_gb
-    ));
-    text.push_str(&format!(
-        "Direction   {} out to the internet, {} in from it\n",
-        human_bytes(analysis.out_bytes),
-        human_bytes(analysis.in_bytes)
-    ));
-    text.push_str(&format!(
-        "Records     {} flow records (both sides of the NAT: each byte counted once)\n",
-        analysis.records
-    ));
-    if analysis.rejected_records > 0 {
-        text.push_str(&format!(
-            "Rejected    {} records, {} (refused by the NAT Gateway, not processed)\n",
-            analysis.rejected_records,
-            human_bytes(analysis.rejected_bytes)
-        ));
-    }
-    if analysis.truncated {
-        text.push_str(&format!(
-            "Note        more than {MAX_ROWS} address pairs: the figures cover the largest {MAX_ROWS}\n"
-        ));
-    }
-    if !analysis.services.is_empty() {
-        text.push_str("\nAWS services reached through the NAT Gateway:\n");
-        for s in &analysis.services {
-            let advice = match s.endpoint {
-                Endpoint::Gateway => "add a gateway endpoint (free)",
-                Endpoint::Interface => "an interface endpoint would bypass NAT",
-                Endpoint::None => "no single endpoint serves it",
-            };
-            text.push_str(&format!(
-                "  {:<10} {:>9} {:>4.0}%  {advice}\n",
-                s.name,
-                human_bytes(s.bytes),
-                s.share * 100.0
-            ));
-        }
-    }
-    if !analysis.talkers.is_empty() {
-        text.push_str("\nTop talkers (instance <-> remote host: out, in):\n");
-        for t in analysis.talkers.iter().take(5) {
-            let service = t.service.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
-            text.push_str(&format!(
-                "  {} <-> {}{service}  {}: {} out, {} in\n",
-                t.instance,
-                t.remote,
-                human_bytes(t.bytes()),
-                human_bytes(t.out_bytes),
-                human_bytes(t.in_bytes)
-            ));
-        }
-    }
-    text
-}
-
-/// The subject's headline figure: bytes processed, and the leading service if one dominates.
-pub fn headline(analysis: &Analysis) -> Option<String> {
-    if analysis.records == 0 {
-        return None;
-    }
-    let lead = analysis
-        .services
-        .first()
-        .filter(|s| s.share >= 0.2)
-        .map(|s| format!(" ({} {:.0}%)", s.name, s.share * 100.0))
-        .unwrap_or_default();
-    Some(format!("{}{lead}", human_bytes(analysis.bytes())))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,21 +332,6 @@ mod tests {
     }
 
     #[test]
-    fn the_email_section_reads_in_five_seconds() {
-        let text = describe(&analysis());
-        assert!(text.starts_with("Processed   818 MB through the NAT Gateway, about $0.04 at $0.045/GB\n"), "{text}");
-        assert!(text.contains("Direction   66.0 MB out to the internet, 752 MB in from it\n"), "{text}");
-        assert!(
-            text.contains("Rejected    100 records, 5.9 KB (refused by the NAT Gateway, not processed)\n"),
-            "{text}"
-        );
-        assert!(text.contains("  S3            701 MB   86%  add a gateway endpoint (free)\n"), "{text}");
-        assert!(text.contains("  10.0.1.25 <-> 52.216.1.10 (S3)  701 MB: 1.0 MB out, 700 MB in\n"), "{text}");
-        assert!(!text.contains(NAT), "{text}");
-        assert_eq!(headline(&analysis()).as_deref(), Some("818 MB (S3 86%)"));
-    }
-
-    #[test]
     fn without_the_nats_addresses_the_legs_cannot_be_told_apart() {
         let err = analyse(&rows("insights/nat-legs.json"), &[], 0.045).unwrap_err();
         assert!(err.contains("private addresses are unknown"), "{err}");
@@ -469,10 +356,7 @@ mod tests {
     }
 
     #[test]
-    fn no_rows_yet_is_said_plainly() {
-        let empty = analyse(&[], &[NAT.to_owned()], 0.045).unwrap();
-        assert_eq!(describe(&empty), "No flow records reached the log group for this window yet.\n");
-        assert_eq!(headline(&empty), None);
+    fn rows_without_fields_say_nothing() {
         let empty = analyse(&[vec![], vec![]], &[], 0.045).unwrap();
         assert_eq!((empty.records, empty.bytes(), empty.talkers.len()), (0, 0, 0));
     }
@@ -490,13 +374,5 @@ mod tests {
     fn the_query_is_scoped_to_the_recordings_streams() {
         let q = scoped(TRAFFIC_QUERY, &["eni-0a-all".into(), "eni-0b-all".into()]);
         assert!(q.starts_with("filter @logStream in [\"eni-0a-all\", \"eni-0b-all\"]\n| parse @message"), "{q}");
-    }
-
-    #[test]
-    fn bytes_read_naturally() {
-        assert_eq!(human_bytes(120), "120 B");
-        assert_eq!(human_bytes(31_457_280), "30.0 MB");
-        assert_eq!(human_bytes(734_003_200), "700 MB");
-        assert_eq!(human_bytes(3 * 1024 * 1024 * 1024 / 2), "1.5 GB");
     }
 }

@@ -1,9 +1,10 @@
-//! The report email: what a person reads in five seconds, and the SNS call that sends it.
+//! The report email, every word of it: what a person reads in five seconds, and the SNS call that
+//! sends it. The numbers come from `analysis`.
 
 use aws_sdk_sns::Client;
 use chrono::{DateTime, Utc};
 
-use crate::analysis::{describe, headline as analysis_headline, Analysis};
+use crate::analysis::{Analysis, Endpoint, MAX_ROWS};
 use crate::contract::{CaughtError, Ending, Recording, SkipReason, StopOutput};
 use crate::error::{RecorderError, Result};
 
@@ -120,6 +121,105 @@ fn subject_text(text: String, limit: usize) -> String {
     }
 }
 
+/// Bytes as a person reads them: 734 MB, 1.2 GB.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else if value >= 100.0 {
+        format!("{value:.0} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// The analysis as the email's plain-text section.
+pub fn describe(analysis: &Analysis) -> String {
+    let mut text = String::new();
+    if analysis.records == 0 {
+        text.push_str("No flow records reached the log group for this window yet.\n");
+        return text;
+    }
+    text.push_str(&format!(
+        "Processed   {} through the NAT Gateway, about ${:.2} at ${}/GB\n",
+        human_bytes(analysis.bytes()),
+        analysis.cost_usd(),
+        analysis.price_per_gb
+    ));
+    text.push_str(&format!(
+        "Direction   {} out to the internet, {} in from it\n",
+        human_bytes(analysis.out_bytes),
+        human_bytes(analysis.in_bytes)
+    ));
+    text.push_str(&format!(
+        "Records     {} flow records (both sides of the NAT: each byte counted once)\n",
+        analysis.records
+    ));
+    if analysis.rejected_records > 0 {
+        text.push_str(&format!(
+            "Rejected    {} records, {} (refused by the NAT Gateway, not processed)\n",
+            analysis.rejected_records,
+            human_bytes(analysis.rejected_bytes)
+        ));
+    }
+    if analysis.truncated {
+        text.push_str(&format!(
+            "Note        more than {MAX_ROWS} address pairs: the figures cover the largest {MAX_ROWS}\n"
+        ));
+    }
+    if !analysis.services.is_empty() {
+        text.push_str("\nAWS services reached through the NAT Gateway:\n");
+        for s in &analysis.services {
+            let advice = match s.endpoint {
+                Endpoint::Gateway => "add a gateway endpoint (free)",
+                Endpoint::Interface => "an interface endpoint would bypass NAT",
+                Endpoint::None => "no single endpoint serves it",
+            };
+            text.push_str(&format!(
+                "  {:<10} {:>9} {:>4.0}%  {advice}\n",
+                s.name,
+                human_bytes(s.bytes),
+                s.share * 100.0
+            ));
+        }
+    }
+    if !analysis.talkers.is_empty() {
+        text.push_str("\nTop talkers (instance <-> remote host: out, in):\n");
+        for t in analysis.talkers.iter().take(5) {
+            let service = t.service.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
+            text.push_str(&format!(
+                "  {} <-> {}{service}  {}: {} out, {} in\n",
+                t.instance,
+                t.remote,
+                human_bytes(t.bytes()),
+                human_bytes(t.out_bytes),
+                human_bytes(t.in_bytes)
+            ));
+        }
+    }
+    text
+}
+
+/// The subject's figure: bytes processed, and the leading service if one dominates.
+pub fn figure(analysis: &Analysis) -> Option<String> {
+    if analysis.records == 0 {
+        return None;
+    }
+    let lead = analysis
+        .services
+        .first()
+        .filter(|s| s.share >= 0.2)
+        .map(|s| format!(" ({} {:.0}%)", s.name, s.share * 100.0))
+        .unwrap_or_default();
+    Some(format!("{}{lead}", human_bytes(analysis.bytes())))
+}
+
 /// Composes the email for how the recording ended.
 pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
     let nat = &event_text(report.nat_gateway_id);
@@ -142,7 +242,7 @@ pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
         (Ending::Error { .. }, _) => "recording FAILED".into(),
     };
     let figure = match report.analysis {
-        Some(Ok(analysis)) if !matches!(ending, Ending::Error { .. }) => analysis_headline(analysis),
+        Some(Ok(analysis)) if !matches!(ending, Ending::Error { .. }) => figure(analysis),
         _ => None,
     };
     let subject = match figure {
@@ -482,5 +582,41 @@ mod tests {
             Some(expected.clone()),
             "README's example should be:\n{expected}"
         );
+    }
+
+    fn fixture_analysis() -> Analysis {
+        let rows = crate::test_fixtures::query_rows("insights/nat-legs.json");
+        crate::analysis::analyse(&rows, &["10.0.0.220".to_owned()], 0.045).unwrap()
+    }
+
+    #[test]
+    fn the_email_section_reads_in_five_seconds() {
+        let analysis = fixture_analysis();
+        let text = describe(&analysis);
+        assert!(text.starts_with("Processed   818 MB through the NAT Gateway, about $0.04 at $0.045/GB\n"), "{text}");
+        assert!(text.contains("Direction   66.0 MB out to the internet, 752 MB in from it\n"), "{text}");
+        assert!(
+            text.contains("Rejected    100 records, 5.9 KB (refused by the NAT Gateway, not processed)\n"),
+            "{text}"
+        );
+        assert!(text.contains("  S3            701 MB   86%  add a gateway endpoint (free)\n"), "{text}");
+        assert!(text.contains("  10.0.1.25 <-> 52.216.1.10 (S3)  701 MB: 1.0 MB out, 700 MB in\n"), "{text}");
+        assert!(!text.contains("10.0.0.220"), "{text}");
+        assert_eq!(figure(&analysis).as_deref(), Some("818 MB (S3 86%)"));
+    }
+
+    #[test]
+    fn no_rows_yet_is_said_plainly() {
+        let empty = crate::analysis::analyse(&[], &["10.0.0.220".to_owned()], 0.045).unwrap();
+        assert_eq!(describe(&empty), "No flow records reached the log group for this window yet.\n");
+        assert_eq!(figure(&empty), None);
+    }
+
+    #[test]
+    fn bytes_read_naturally() {
+        assert_eq!(human_bytes(120), "120 B");
+        assert_eq!(human_bytes(31_457_280), "30.0 MB");
+        assert_eq!(human_bytes(734_003_200), "700 MB");
+        assert_eq!(human_bytes(3 * 1024 * 1024 * 1024 / 2), "1.5 GB");
     }
 }

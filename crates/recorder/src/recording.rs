@@ -18,6 +18,22 @@ pub struct Watched {
     pub nat_gateway_ids: Vec<String>,
 }
 
+/// What to do with an alarm event: act on it, or skip it for a reason (which is no error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judgement<T> {
+    Act(T),
+    Skip(SkipReason),
+}
+
+impl<T> Judgement<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Judgement<U> {
+        match self {
+            Self::Act(value) => Judgement::Act(f(value)),
+            Self::Skip(reason) => Judgement::Skip(reason),
+        }
+    }
+}
+
 /// An ALARM that may start a recording.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spike {
@@ -38,16 +54,16 @@ fn belongs_to_us(
     watched: &Watched,
     expected: AlarmValue,
     now: DateTime<Utc>,
-) -> Result<Result<(String, i64), SkipReason>> {
+) -> Result<Judgement<(String, i64)>> {
     let name = &event.detail.alarm_name;
     if !name.starts_with(&watched.alarm_name_prefix) {
-        return Ok(Err(SkipReason::NotOurAlarm));
+        return Ok(Judgement::Skip(SkipReason::NotOurAlarm));
     }
     if event.state()? != expected {
-        return Ok(Err(SkipReason::NotAnAlarm));
+        return Ok(Judgement::Skip(SkipReason::NotAnAlarm));
     }
     let Some(nat) = event.nat_gateway_id() else {
-        return Ok(Err(SkipReason::NoNatGateway));
+        return Ok(Judgement::Skip(SkipReason::NoNatGateway));
     };
     // Every metric that names a NAT Gateway names the same one, and the alarm is named after it.
     let named: Vec<&str> = event
@@ -61,30 +77,26 @@ fn belongs_to_us(
         || named.iter().any(|other| *other != nat)
         || name.strip_prefix(&watched.alarm_name_prefix) != Some(nat)
     {
-        return Ok(Err(SkipReason::NotOurAlarm));
+        return Ok(Judgement::Skip(SkipReason::NotOurAlarm));
     }
     if !watched.nat_gateway_ids.iter().any(|id| id == nat) {
-        return Ok(Err(SkipReason::NotWatched));
+        return Ok(Judgement::Skip(SkipReason::NotWatched));
     }
     let at = event.state_timestamp_millis()?;
     if at > (now + chrono::Duration::seconds(MAX_CLOCK_SKEW_SECS)).timestamp_millis() {
-        return Ok(Err(SkipReason::FutureTimestamp));
+        return Ok(Judgement::Skip(SkipReason::FutureTimestamp));
     }
-    Ok(Ok((nat.to_owned(), at)))
+    Ok(Judgement::Act((nat.to_owned(), at)))
 }
 
-/// May this event start a recording? `Err(reason)` inside means: no, and that is fine.
-pub fn spike_from(
-    event: &AlarmStateChange,
-    watched: &Watched,
-    now: DateTime<Utc>,
-) -> Result<Result<Spike, SkipReason>> {
+/// May this event start a recording?
+pub fn spike_from(event: &AlarmStateChange, watched: &Watched, now: DateTime<Utc>) -> Result<Judgement<Spike>> {
     Ok(belongs_to_us(event, watched, AlarmValue::Alarm, now)?
         .map(|(nat_gateway_id, alarm_at_millis)| Spike { nat_gateway_id, alarm_at_millis }))
 }
 
-/// May this event end a recording? `Err(reason)` inside means: ignore it.
-pub fn calm_from(event: &AlarmStateChange, watched: &Watched, now: DateTime<Utc>) -> Result<Result<Calm, SkipReason>> {
+/// May this event end a recording?
+pub fn calm_from(event: &AlarmStateChange, watched: &Watched, now: DateTime<Utc>) -> Result<Judgement<Calm>> {
     Ok(belongs_to_us(event, watched, AlarmValue::Ok, now)?
         .map(|(nat_gateway_id, ok_at_millis)| Calm { nat_gateway_id, ok_at_millis }))
 }
@@ -153,33 +165,45 @@ mod tests {
         AlarmStateChange::from_value(fixture(name)).unwrap()
     }
 
-    fn judge(value: serde_json::Value) -> Result<Spike, SkipReason> {
+    fn judge(value: serde_json::Value) -> Judgement<Spike> {
         spike_from(&AlarmStateChange::from_value(value).unwrap(), &watched(), now()).unwrap()
     }
 
     #[test]
     fn our_alarm_is_a_spike_on_its_nat_gateway() {
-        let spike = spike_from(&event("alarm.json"), &watched(), now()).unwrap().unwrap();
+        let Judgement::Act(spike) = spike_from(&event("alarm.json"), &watched(), now()).unwrap() else { panic!() };
         assert_eq!(spike.nat_gateway_id, "nat-0123456789abcdef0");
         assert_eq!(spike.alarm_at_millis, 1_715_681_700_123);
     }
 
     #[test]
     fn someone_elses_alarm_is_ignored() {
-        assert_eq!(spike_from(&event("foreign-alarm.json"), &watched(), now()).unwrap(), Err(SkipReason::NotOurAlarm));
-        assert_eq!(calm_from(&event("foreign-alarm.json"), &watched(), now()).unwrap(), Err(SkipReason::NotOurAlarm));
+        assert_eq!(
+            spike_from(&event("foreign-alarm.json"), &watched(), now()).unwrap(),
+            Judgement::Skip(SkipReason::NotOurAlarm)
+        );
+        assert_eq!(
+            calm_from(&event("foreign-alarm.json"), &watched(), now()).unwrap(),
+            Judgement::Skip(SkipReason::NotOurAlarm)
+        );
     }
 
     #[test]
     fn an_alarm_on_another_metric_is_ignored() {
-        assert_eq!(spike_from(&event("cpu-alarm.json"), &watched(), now()).unwrap(), Err(SkipReason::NoNatGateway));
+        assert_eq!(
+            spike_from(&event("cpu-alarm.json"), &watched(), now()).unwrap(),
+            Judgement::Skip(SkipReason::NoNatGateway)
+        );
     }
 
     #[test]
     fn an_ok_is_not_a_spike_and_an_alarm_is_not_a_calm() {
-        assert_eq!(spike_from(&event("ok.json"), &watched(), now()).unwrap(), Err(SkipReason::NotAnAlarm));
-        assert_eq!(calm_from(&event("alarm.json"), &watched(), now()).unwrap(), Err(SkipReason::NotAnAlarm));
-        let calm = calm_from(&event("ok.json"), &watched(), now()).unwrap().unwrap();
+        assert_eq!(spike_from(&event("ok.json"), &watched(), now()).unwrap(), Judgement::Skip(SkipReason::NotAnAlarm));
+        assert_eq!(
+            calm_from(&event("alarm.json"), &watched(), now()).unwrap(),
+            Judgement::Skip(SkipReason::NotAnAlarm)
+        );
+        let Judgement::Act(calm) = calm_from(&event("ok.json"), &watched(), now()).unwrap() else { panic!() };
         assert_eq!(calm.nat_gateway_id, "nat-0123456789abcdef0");
     }
 
@@ -197,30 +221,33 @@ mod tests {
 
     #[test]
     fn an_alarm_named_like_ours_about_a_nat_gateway_we_do_not_watch_is_skipped() {
-        assert_eq!(judge(alarm_about("nat-0fffffffffffffff1", "nat-0fffffffffffffff1")), Err(SkipReason::NotWatched));
+        assert_eq!(
+            judge(alarm_about("nat-0fffffffffffffff1", "nat-0fffffffffffffff1")),
+            Judgement::Skip(SkipReason::NotWatched)
+        );
     }
 
     #[test]
     fn an_alarm_with_our_name_about_another_nat_gateway_is_not_ours() {
         let forged = alarm_about("nat-0123456789abcdef0", "nat-0fffffffffffffff1");
-        assert_eq!(judge(forged), Err(SkipReason::NotOurAlarm));
+        assert_eq!(judge(forged), Judgement::Skip(SkipReason::NotOurAlarm));
         // one metric about ours and one about another
         let mut mixed = alarm_about("nat-0123456789abcdef0", "nat-0123456789abcdef0");
         mixed["detail"]["configuration"]["metrics"][2]["metricStat"]["metric"]["dimensions"]["NatGatewayId"] =
             "nat-0fffffffffffffff1".into();
-        assert_eq!(judge(mixed), Err(SkipReason::NotOurAlarm));
+        assert_eq!(judge(mixed), Judgement::Skip(SkipReason::NotOurAlarm));
         // a malformed id, named in both places
-        assert_eq!(judge(alarm_about("nat-XYZ", "nat-XYZ")), Err(SkipReason::NotOurAlarm));
+        assert_eq!(judge(alarm_about("nat-XYZ", "nat-XYZ")), Judgement::Skip(SkipReason::NotOurAlarm));
     }
 
     #[test]
     fn a_future_timestamp_is_refused_beyond_clock_skew() {
         let mut value = fixture("alarm.json");
         value["detail"]["state"]["timestamp"] = "9999-12-31T23:59:59.000+0000".into();
-        assert_eq!(judge(value.clone()), Err(SkipReason::FutureTimestamp));
+        assert_eq!(judge(value.clone()), Judgement::Skip(SkipReason::FutureTimestamp));
         let within = now() + chrono::Duration::seconds(MAX_CLOCK_SKEW_SECS - 1);
         value["detail"]["state"]["timestamp"] = within.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string().into();
-        assert!(judge(value).is_ok());
+        assert!(matches!(judge(value), Judgement::Act(_)));
     }
 
     fn spike(at: i64) -> Spike {

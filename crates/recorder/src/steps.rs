@@ -19,7 +19,7 @@ use crate::event::AlarmStateChange;
 use crate::flowlogs::{describe_refusals, sibling_executions, FlowLogSpec, FlowLogs, Ownership, TaggedFlowLog};
 use crate::insights::Insights;
 use crate::notify::{compose, compose_skip, Delivery, Mailer, Report, ReportContext};
-use crate::recording::{calm_from, spike_from, Claim};
+use crate::recording::{calm_from, spike_from, Claim, Judgement};
 use crate::store::SlotTable;
 use crate::tokens::{Resume, TaskTokens};
 
@@ -67,8 +67,8 @@ pub async fn start_recording(
 ) -> Result<StartOutput> {
     let event = AlarmStateChange::from_value(input.event)?;
     let spike = match spike_from(&event, &config.watched, now)? {
-        Ok(spike) => spike,
-        Err(reason) => {
+        Judgement::Act(spike) => spike,
+        Judgement::Skip(reason) => {
             info!(alarm = %event.detail.alarm_name, reason = reason.describe(), "skipped");
             return Ok(StartOutput::Skip {
                 reason,
@@ -187,8 +187,8 @@ pub async fn resolve_ok(
 ) -> Result<ResolveOutcome> {
     let event = AlarmStateChange::from_value(event)?;
     let calm = match calm_from(&event, &config.watched, now)? {
-        Ok(calm) => calm,
-        Err(reason) => {
+        Judgement::Act(calm) => calm,
+        Judgement::Skip(reason) => {
             info!(alarm = %event.detail.alarm_name, reason = reason.describe(), "ignored");
             return Ok(ResolveOutcome::Ignored { reason });
         }
