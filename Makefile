@@ -34,7 +34,7 @@ build: ## Build every crate of the workspace for this machine
 
 demo: setup ## Watch one spike being recorded, locally, with no AWS account
 	cargo build --locked --workspace --bins
-	cargo run --locked --quiet -p recorder-tests --bin demo
+	cargo run --locked --quiet -p recorder-tools --bin demo
 
 test: setup ## Run every test: the template and ASL checks, unit tests, tests against moto
 	$(VENV)/bin/cfn-lint template.yaml cf-assistive-macros/template.yaml
@@ -44,7 +44,7 @@ test: setup ## Run every test: the template and ASL checks, unit tests, tests ag
 	  npx --no-install asl-validator --json-path $$rendered; status=$$?; rm -f $$rendered; exit $$status
 	@# Lint what CloudFormation finally sees: the main template after the alarms macro.
 	expanded=$$(mktemp --suffix=.json) && \
-	  cargo run --locked --quiet -p recorder-tests --bin expand-template $$expanded && \
+	  cargo run --locked --quiet -p recorder-tools --bin expand-template $$expanded && \
 	  $(VENV)/bin/cfn-lint $$expanded; status=$$?; rm -f $$expanded; exit $$status
 	@# The end-to-end tests run the built Lambda binaries through the local gateway.
 	cargo build --locked --workspace --bins
@@ -54,10 +54,10 @@ test: setup ## Run every test: the template and ASL checks, unit tests, tests ag
 	  END { printf "\ntests: %d passed, %d failed\n", passed, failed }'
 
 bench: setup ## Every Lambda against the performance budget (release builds); BASELINE=<release dir> to compare
-	@# Every Lambda of both stacks and the floor: every binary but the harness's own.
-	cargo build --locked --release --workspace --bins --exclude recorder-tests
+	@# Every Lambda of both stacks and the floor: every binary but the development tools'.
+	cargo build --locked --release --workspace --bins --exclude recorder-tests --exclude recorder-tools
 	release=$$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release && \
-	  cargo run --locked --quiet -p recorder-tests --bin bench -- $$release bench-results.json 20 $(BASELINE)
+	  cargo run --locked --quiet -p recorder-tools --bin bench -- $$release bench-results.json 20 $(BASELINE)
 
 lint: setup deny ## Formatting, clippy with warnings as errors, and the supply-chain gate
 	cargo fmt --all -- --check

@@ -20,13 +20,18 @@ pub struct Resolver<'a> {
     pub resources: BTreeMap<String, String>,
 }
 
-/// The repository's root, found when the test or tool runs (cargo sets `CARGO_MANIFEST_DIR` for
-/// what it runs): a build shared by two checkouts must never read the other one's files.
+/// The repository's root: the workspace (the folder with `Cargo.lock`) around the package cargo
+/// runs, found when the test or tool runs (cargo sets `CARGO_MANIFEST_DIR`), so a build shared by
+/// two checkouts never reads the other one's files.
 pub fn repo_root() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
+    let package = std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
-        .join("..")
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    package
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").exists())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("no Cargo.lock above {}: not run from the repository", package.display()))
 }
 
 pub fn repo_file(path: &str) -> PathBuf {
