@@ -1,0 +1,273 @@
+//! The gateway: the Lambda Invoke API over the functions, and every other request forwarded to
+//! moto (DynamoDB calls one at a time, as DynamoDB's conditions would order them).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::function::{ColdStart, Function, FunctionSpec, Outcome};
+use crate::{full, plain, Body};
+
+/// The gateway: functions by name and ARN, and the upstream (moto) for everything else.
+pub struct Gateway {
+    functions: RwLock<HashMap<String, Arc<Function>>>,
+    /// moto applies DynamoDB requests from concurrent threads without a lock, so two
+    /// conditional writes can both pass; DynamoDB never lets them. The gateway serialises
+    /// DynamoDB calls to keep that guarantee, which the recorder's invariants rest on.
+    dynamodb: tokio::sync::Mutex<()>,
+    upstream: hyper::Uri,
+    client: Client<HttpConnector, Incoming>,
+}
+
+/// A running gateway.
+#[derive(Clone)]
+pub struct GatewayHandle {
+    pub addr: SocketAddr,
+    gateway: Arc<Gateway>,
+}
+
+impl GatewayHandle {
+    /// Registers (or replaces) a function; it is reachable by name and by ARN.
+    pub fn register(&self, spec: FunctionSpec) {
+        let arn = spec.arn();
+        let name = spec.name.clone();
+        let function = Function::new(spec);
+        let mut functions = self.gateway.functions.write().unwrap();
+        functions.insert(arn, Arc::clone(&function));
+        functions.insert(name, function);
+    }
+
+    /// Holds back every new invocation of the function until [`Self::resume`].
+    pub fn pause(&self, name: &str) {
+        self.function(name).paused.send_replace(true);
+    }
+
+    pub fn resume(&self, name: &str) {
+        self.function(name).paused.send_replace(false);
+    }
+
+    /// Fault injection: the next `count` invocations of the function crash its process while
+    /// it handles them; Step Functions sees `Runtime.ExitError`.
+    pub fn crash_next(&self, name: &str, count: usize) {
+        self.function(name).crashes.store(count, Ordering::SeqCst);
+    }
+
+    /// Fault injection: the next `count` invocations fail with `error_type`, without running.
+    pub fn fail_next(&self, name: &str, count: usize, error_type: &str) {
+        *self.function(name).failures.lock().unwrap() = (count, error_type.to_owned());
+    }
+
+    /// Invokes the function as the Invoke API would, and waits for the outcome.
+    pub async fn invoke(&self, name: &str, payload: impl Into<Bytes>) -> Outcome {
+        self.function(name).invoke(payload.into()).await
+    }
+
+    /// The cold starts of the function's processes that have answered an invocation.
+    pub fn cold_starts(&self, name: &str) -> Vec<ColdStart> {
+        self.function(name).clocks.lock().unwrap().values().filter_map(|c| c.measured).collect()
+    }
+
+    /// Stops every process of the function; the next invocation starts a new one.
+    pub fn stop_instances(&self, name: &str) {
+        for kill in self.function(name).kill_switches.lock().unwrap().values() {
+            kill.notify_one();
+        }
+    }
+
+    /// How many invocations of the function are held back by [`Self::pause`].
+    pub fn held(&self, name: &str) -> usize {
+        self.function(name).held.load(Ordering::SeqCst)
+    }
+
+    fn function(&self, name: &str) -> Arc<Function> {
+        self.gateway.function(name).unwrap_or_else(|| panic!("no function {name} is registered"))
+    }
+
+    /// The gateway's base URL: what moto's interpreter and the functions call.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Starts the gateway on `listen`, forwarding what is not a Lambda invocation to `upstream`.
+pub async fn start(listen: SocketAddr, upstream: &str) -> std::io::Result<GatewayHandle> {
+    let upstream: hyper::Uri = upstream
+        .parse()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("upstream {upstream:?}: {e}")))?;
+    let listener = TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let gateway = Arc::new(Gateway {
+        functions: RwLock::new(HashMap::new()),
+        dynamodb: tokio::sync::Mutex::new(()),
+        upstream,
+        client: Client::builder(TokioExecutor::new()).build_http(),
+    });
+    let serving = Arc::clone(&gateway);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let gateway = Arc::clone(&serving);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                    let gateway = Arc::clone(&gateway);
+                    async move { Ok::<_, Infallible>(gateway.handle(request).await) }
+                });
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    info!(%addr, "local Lambda gateway listening");
+    Ok(GatewayHandle { addr, gateway })
+}
+
+/// Decodes the `%XX` escapes of a path segment (an ARN arrives as `arn%3Aaws%3Alambda...`).
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(byte) = u8::from_str_radix(&segment[i + 1..i + 3], 16) {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The function name of an Invoke API path, if the path is one.
+pub fn invoked_function(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/2015-03-31/functions/")?;
+    let name = rest.strip_suffix("/invocations")?;
+    Some(percent_decode(name))
+}
+
+impl Gateway {
+    async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
+        if request.method() == Method::POST {
+            if let Some(name) = invoked_function(request.uri().path()) {
+                return self.invoke(&name, request).await;
+            }
+        }
+        self.forward(request).await
+    }
+
+    fn function(&self, name: &str) -> Option<Arc<Function>> {
+        let functions = self.functions.read().unwrap();
+        // A qualified name or ARN ends in :$LATEST or :alias; we run one version.
+        functions.get(name).cloned().or_else(|| {
+            let unqualified = name.rsplit_once(':').map(|(head, _)| head)?;
+            functions.get(unqualified).cloned()
+        })
+    }
+
+    async fn invoke(&self, name: &str, request: Request<Incoming>) -> Response<Body> {
+        let Some(function) = self.function(name) else {
+            let mut response = Response::new(full(
+                json!({"Type": "User", "message": format!("Function not found: {name}")}).to_string(),
+            ));
+            *response.status_mut() = StatusCode::NOT_FOUND;
+            response.headers_mut().insert("x-amzn-ErrorType", HeaderValue::from_static("ResourceNotFoundException"));
+            return response;
+        };
+        let invocation_type = request
+            .headers()
+            .get("X-Amz-Invocation-Type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("RequestResponse")
+            .to_owned();
+        let payload = match request.into_body().collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(e) => return plain(StatusCode::BAD_REQUEST, &e.to_string()),
+        };
+        match invocation_type.as_str() {
+            "DryRun" => plain(StatusCode::NO_CONTENT, ""),
+            "Event" => {
+                tokio::spawn(async move {
+                    function.invoke(payload).await;
+                });
+                plain(StatusCode::ACCEPTED, "")
+            }
+            _ => {
+                let outcome = function.invoke(payload).await;
+                let (body, error) = match outcome {
+                    Outcome::Response(body) => (body, false),
+                    Outcome::FunctionError(body) => (body, true),
+                };
+                let mut response = Response::new(full(body));
+                let headers = response.headers_mut();
+                headers.insert("Content-Type", HeaderValue::from_static("application/json"));
+                headers.insert("X-Amz-Executed-Version", HeaderValue::from_static("$LATEST"));
+                if error {
+                    headers.insert("X-Amz-Function-Error", HeaderValue::from_static("Unhandled"));
+                }
+                response
+            }
+        }
+    }
+
+    async fn forward(&self, request: Request<Incoming>) -> Response<Body> {
+        let dynamodb = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.to_str().ok())
+            .is_some_and(|t| t.starts_with("DynamoDB_"));
+        let _serialised = if dynamodb { Some(self.dynamodb.lock().await) } else { None };
+        let (mut parts, body) = request.into_parts();
+        let path_and_query = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
+        let mut uri = self.upstream.clone().into_parts();
+        uri.path_and_query = path_and_query.parse().ok();
+        parts.uri = match hyper::Uri::from_parts(uri) {
+            Ok(uri) => uri,
+            Err(e) => return plain(StatusCode::BAD_GATEWAY, &e.to_string()),
+        };
+        match self.client.request(Request::from_parts(parts, body)).await {
+            Ok(response) => response.map(|b| b.boxed()),
+            Err(e) => plain(StatusCode::BAD_GATEWAY, &format!("moto did not answer: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invoke_paths_name_the_function_by_name_or_escaped_arn() {
+        assert_eq!(invoked_function("/2015-03-31/functions/alarm-start/invocations").as_deref(), Some("alarm-start"));
+        assert_eq!(
+            invoked_function(
+                "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Ax/invocations"
+            )
+            .as_deref(),
+            Some("arn:aws:lambda:us-east-1:123456789012:function:x")
+        );
+        assert_eq!(invoked_function("/2015-03-31/functions/x/configuration"), None);
+        assert_eq!(invoked_function("/"), None);
+    }
+
+    #[test]
+    fn a_broken_escape_is_kept_as_it_is() {
+        assert_eq!(percent_decode("a%zzb%4"), "a%zzb%4");
+        assert_eq!(percent_decode("%41%42"), "AB");
+    }
+}

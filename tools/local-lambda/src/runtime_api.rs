@@ -1,0 +1,54 @@
+//! The Lambda Runtime API one process talks to: `invocation/next`, its response or error, and
+//! `init/error`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tracing::warn;
+
+use crate::function::{Function, Outcome};
+use crate::{plain, Body};
+
+pub(crate) async fn serve_runtime_api(listener: TcpListener, function: Arc<Function>, instance: u64) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { return };
+        let function = Arc::clone(&function);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let function = Arc::clone(&function);
+                async move { Ok::<_, Infallible>(runtime_api(&function, instance, request).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+async fn runtime_api(function: &Function, instance: u64, request: Request<Incoming>) -> Response<Body> {
+    let path = request.uri().path().to_owned();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (request.method(), segments.as_slice()) {
+        (&Method::GET, ["2018-06-01", "runtime", "invocation", "next"]) => function.next_invocation(instance).await,
+        (&Method::POST, ["2018-06-01", "runtime", "invocation", id, kind @ ("response" | "error")]) => {
+            let id = id.to_string();
+            let error = *kind == "error";
+            let body = match request.into_body().collect().await {
+                Ok(body) => body.to_bytes(),
+                Err(e) => return plain(StatusCode::BAD_REQUEST, &e.to_string()),
+            };
+            let outcome = if error { Outcome::FunctionError(body) } else { Outcome::Response(body) };
+            function.complete(&id, outcome)
+        }
+        (&Method::POST, ["2018-06-01", "runtime", "init", "error"]) => {
+            let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            warn!(function = %function.spec.name, error = %String::from_utf8_lossy(&body), "init error");
+            *function.init_error.lock().unwrap() = Some(body);
+            plain(StatusCode::ACCEPTED, "")
+        }
+        _ => plain(StatusCode::NOT_FOUND, "not a Runtime API path"),
+    }
+}
