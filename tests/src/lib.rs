@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use lambda_env::SdkConfig;
+use recorder::fixtures::repo_root;
 use serde_json::Value;
-use template::repo_root;
 
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
@@ -311,12 +311,7 @@ pub fn millis_to_cloudwatch(millis: i64) -> String {
         .to_string()
 }
 
-/// A JSON fixture from the repository's `fixtures/` folder.
-pub fn fixture(name: &str) -> Value {
-    let path = repo_root().join("fixtures").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
-}
+pub use recorder::fixtures::fixture;
 
 #[cfg(test)]
 mod tests {

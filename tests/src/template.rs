@@ -2,7 +2,6 @@
 //! so tests fail when the template and the code disagree.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use serde_norway::Value;
 
@@ -20,23 +19,7 @@ pub struct Resolver<'a> {
     pub resources: BTreeMap<String, String>,
 }
 
-/// The repository's root: the workspace (the folder with `Cargo.lock`) around the package cargo
-/// runs, found when the test or tool runs (cargo sets `CARGO_MANIFEST_DIR`), so a build shared by
-/// two checkouts never reads the other one's files.
-pub fn repo_root() -> PathBuf {
-    let package = std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    package
-        .ancestors()
-        .find(|dir| dir.join("Cargo.lock").exists())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| panic!("no Cargo.lock above {}: not run from the repository", package.display()))
-}
-
-pub fn repo_file(path: &str) -> PathBuf {
-    repo_root().join(path)
-}
+pub use recorder::fixtures::{repo_file, repo_root};
 
 pub fn read_repo_file(path: &str) -> String {
     let full = repo_file(path);

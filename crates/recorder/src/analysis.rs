@@ -260,7 +260,7 @@ pub fn analyse(rows: &[Row], nat_addresses: &[String], price_per_gb: f64) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_fixtures::query_rows as rows;
+    use crate::fixtures::query_rows as rows;
 
     const NAT: &str = "10.0.0.220";
     const MIB: u64 = 1024 * 1024;

@@ -312,7 +312,7 @@ pub enum NotifyOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_fixtures::fixture;
+    use crate::fixtures::fixture;
 
     #[test]
     fn start_output_is_tagged_for_the_choice_state() {

@@ -148,7 +148,7 @@ pub fn parse_alarm_timestamp(text: &str) -> Result<DateTime<FixedOffset>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_fixtures::fixture;
+    use crate::fixtures::fixture;
 
     #[test]
     fn finds_the_nat_gateway_in_a_single_metric_alarm() {

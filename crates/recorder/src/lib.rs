@@ -40,20 +40,36 @@ pub async fn cold_start<T>(
     Ok(lambda_env::cold_start(settings, RecorderError::error_type).await?)
 }
 
-#[cfg(test)]
-pub(crate) mod test_fixtures {
-    /// A file of the repository, found when the test runs (cargo sets `CARGO_MANIFEST_DIR`), so a
-    /// build shared by two checkouts never reads the other one's files.
-    pub fn repo_file(path: &str) -> String {
-        let crate_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
-        format!("{crate_dir}/../../{path}")
+/// The repository's fixtures, for this crate's tests and (feature `fixtures`) the harness's: one
+/// loader for all of them.
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures {
+    use std::path::PathBuf;
+
+    /// The repository's root: the workspace (the folder with `Cargo.lock`) around the package
+    /// cargo runs, found when the test or tool runs (cargo sets `CARGO_MANIFEST_DIR`), so a build
+    /// shared by two checkouts never reads the other one's files.
+    pub fn repo_root() -> PathBuf {
+        let package = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+        package
+            .ancestors()
+            .find(|dir| dir.join("Cargo.lock").exists())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| panic!("no Cargo.lock above {}: not run from the repository", package.display()))
+    }
+
+    /// A file of the repository.
+    pub fn repo_file(path: &str) -> PathBuf {
+        repo_root().join(path)
     }
 
     /// A JSON fixture from the repository's `fixtures/` folder.
     pub fn fixture(name: &str) -> serde_json::Value {
         let path = repo_file(&format!("fixtures/{name}"));
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"));
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
     }
 
     /// The rows of a fixture shaped like GetQueryResults' `results`.

@@ -560,7 +560,7 @@ mod tests {
             ..recording()
         };
         let stop = StopOutput { deleted_flow_log_ids: vec!["fl-0123456789abcdef0".into()], ..stop(Ending::AlarmOk) };
-        let rows = crate::test_fixtures::query_rows("insights/nat-legs.json");
+        let rows = crate::fixtures::query_rows("insights/nat-legs.json");
         let analysis = crate::analysis::analyse(&rows, &["10.0.0.220".to_owned()], 0.045);
         let report = Report {
             analysis: Some(&analysis),
@@ -575,7 +575,7 @@ mod tests {
         let email = compose(&report, &context);
         // Then the README shows exactly that email
         let expected = format!("Subject: {}\n\n{}", email.subject, email.body);
-        let readme = std::fs::read_to_string(crate::test_fixtures::repo_file("README.md")).unwrap();
+        let readme = std::fs::read_to_string(crate::fixtures::repo_file("README.md")).unwrap();
         let shown = readme.split("```text\nSubject: ").nth(1).and_then(|rest| rest.split("```").next());
         assert_eq!(
             shown.map(|s| format!("Subject: {s}")),
@@ -585,7 +585,7 @@ mod tests {
     }
 
     fn fixture_analysis() -> Analysis {
-        let rows = crate::test_fixtures::query_rows("insights/nat-legs.json");
+        let rows = crate::fixtures::query_rows("insights/nat-legs.json");
         crate::analysis::analyse(&rows, &["10.0.0.220".to_owned()], 0.045).unwrap()
     }
 

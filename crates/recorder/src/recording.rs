@@ -147,7 +147,7 @@ pub fn why_refused(slot: &Slot, execution_arn: &str, spike: &Spike, max_recordin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_fixtures::fixture;
+    use crate::fixtures::fixture;
 
     fn watched() -> Watched {
         Watched {
