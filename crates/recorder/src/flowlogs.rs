@@ -6,6 +6,7 @@ use aws_sdk_ec2::types::{
     Filter, FlowLogsResourceType, LogDestinationType, ResourceType, Tag, TagSpecification, TrafficType,
 };
 use aws_sdk_ec2::Client;
+use tracing::warn;
 
 use crate::error::{RecorderError, Result};
 
@@ -92,6 +93,24 @@ impl Ownership {
             ));
         }
         None
+    }
+
+    /// `logs` split into this stack's own and the ids of the others, each of which is logged
+    /// and left alone, whatever its tags say.
+    pub fn split(&self, logs: Vec<TaggedFlowLog>, executions: &str) -> (Vec<TaggedFlowLog>, Vec<String>) {
+        let mut foreign = Vec::new();
+        let owned = logs
+            .into_iter()
+            .filter_map(|log| match self.foreign_because(&log, executions) {
+                None => Some(log),
+                Some(why) => {
+                    warn!(flow_log = %log.flow_log_id, %why, "a flow log carries this stack's tags but is not its own; left alone");
+                    foreign.push(log.flow_log_id);
+                    None
+                }
+            })
+            .collect();
+        (owned, foreign)
     }
 }
 
@@ -414,6 +433,19 @@ mod tests {
             let why = ownership().foreign_because(&log, EXECUTIONS).expect("foreign");
             assert!(why.starts_with(reason), "{why}");
         }
+    }
+
+    #[test]
+    fn split_keeps_the_owned_in_order_and_names_the_foreign() {
+        let mut foreign = owned_flow_log();
+        foreign.flow_log_id = "fl-theirs".into();
+        foreign.resource_id = Some("vpc-1".into());
+        let mut second = owned_flow_log();
+        second.flow_log_id = "fl-2".into();
+        let (owned, others) = ownership().split(vec![owned_flow_log(), foreign, second], EXECUTIONS);
+        let ids: Vec<&str> = owned.iter().map(|l| l.flow_log_id.as_str()).collect();
+        assert_eq!(ids, ["fl-1", "fl-2"]);
+        assert_eq!(others, ["fl-theirs"]);
     }
 
     #[test]

@@ -9,10 +9,9 @@ use tracing::{info, warn};
 
 use crate::analysis::{analyse, scoped, Analysis, TRAFFIC_QUERY};
 use crate::config::{NotifierConfig, ResolverConfig, StartConfig, StopConfig};
-use crate::contract::Recording;
 use crate::contract::{
-    alarm_ok_output, NotifyOutput, RegisterInput, RegisterOutput, ResolveOutcome, SkipReason, StartInput, StartOutput,
-    StateInput, StopOutput,
+    alarm_ok_output, NotifyOutput, Recording, RegisterInput, RegisterOutput, ResolveOutcome, SkipReason, StartInput,
+    StartOutput, StateInput, StopOutput,
 };
 use crate::error::{RecorderError, Result};
 use crate::event::AlarmStateChange;
@@ -28,20 +27,9 @@ pub fn decode<T: DeserializeOwned>(step: &str, value: serde_json::Value) -> Resu
     serde_json::from_value(value).map_err(|e| RecorderError::InvalidInput(format!("{step}: {e}")))
 }
 
-/// Of the flow logs tagged with `execution`, those that are provably this stack's; the others
-/// are logged and left alone, whatever their tags say.
+/// Of the flow logs tagged with `execution`, those that are provably this stack's.
 fn owned(tagged: Vec<TaggedFlowLog>, ownership: &Ownership, execution: &str) -> Vec<TaggedFlowLog> {
-    let executions = sibling_executions(execution).unwrap_or_default();
-    tagged
-        .into_iter()
-        .filter(|log| match ownership.foreign_because(log, &executions) {
-            None => true,
-            Some(why) => {
-                warn!(flow_log = %log.flow_log_id, %why, "a flow log carries this stack's tags but is not its own; left alone");
-                false
-            }
-        })
-        .collect()
+    ownership.split(tagged, &sibling_executions(execution).unwrap_or_default()).0
 }
 
 fn rfc3339(time: DateTime<Utc>) -> String {

@@ -102,12 +102,9 @@ pub async fn sweep(
 ) -> Result<SweepReport> {
     let mut report = SweepReport::default();
     let mut running = RunningCache { executions, known: std::collections::HashMap::new() };
-    for log in ec2.find_by_stack(&config.stack_name).await? {
-        if let Some(why) = config.ownership.foreign_because(&log, &config.executions) {
-            warn!(flow_log = %log.flow_log_id, %why, "a flow log carries this stack's tags but is not its own; left alone");
-            report.foreign.push(log.flow_log_id);
-            continue;
-        }
+    let (owned, foreign) = config.ownership.split(ec2.find_by_stack(&config.stack_name).await?, &config.executions);
+    report.foreign = foreign;
+    for log in owned {
         let id = log.flow_log_id.clone();
         if let Err(e) = sweep_flow_log(config, ec2, slots, &mut running, log, now_secs, &mut report).await {
             error!(flow_log = %id, error = %e, "could not sweep a flow log; the next sweep tries again");
