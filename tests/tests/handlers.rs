@@ -167,8 +167,11 @@ async fn a_retried_start_in_the_same_execution_counts_once_and_keeps_its_flow_lo
     let world = World::new().await;
     let exec = execution();
     let first = start(&world, 0, "ALARM", T0, &exec).await;
+    // A second later, so that a new claim would carry a new time
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let again = start(&world, 0, "ALARM", T0, &exec).await;
     assert_eq!(recording(&first).flow_log_ids, recording(&again).flow_log_ids);
+    assert_eq!(recording(&first).started_at, recording(&again).started_at, "the retry keeps the first claim's time");
     assert_eq!(world.flow_logs().await.len(), 1);
     assert_eq!(slots(&world).slot(&world.nat_gateway_id).await.unwrap().unwrap().recordings, 1);
 }

@@ -120,8 +120,11 @@ pub struct Slot {
 pub enum Claim {
     /// This execution now owns the slot, and the recording was counted.
     Claimed,
-    /// This execution already owned the slot (a retried StartRecording): nothing was counted again.
-    AlreadyOwned,
+    /// This execution already owned the slot (a retried StartRecording): nothing was counted
+    /// again. `started_at` is the time of the first claim, which the recording keeps.
+    AlreadyOwned {
+        started_at: Option<String>,
+    },
     Refused(SkipReason),
 }
 
@@ -132,7 +135,7 @@ pub enum Claim {
 /// the read (a recording was just released), so the claim is worth trying again.
 pub fn why_refused(slot: &Slot, execution_arn: &str, spike: &Spike, max_recordings: u32) -> Option<Claim> {
     match &slot.active_execution {
-        Some(owner) if owner == execution_arn => Some(Claim::AlreadyOwned),
+        Some(owner) if owner == execution_arn => Some(Claim::AlreadyOwned { started_at: slot.started_at.clone() }),
         Some(_) => Some(Claim::Refused(SkipReason::AlreadyRecording)),
         None if slot.alarm_at_millis.is_some_and(|at| at >= spike.alarm_at_millis) => {
             Some(Claim::Refused(SkipReason::DuplicateAlarm))
@@ -256,8 +259,14 @@ mod tests {
 
     #[test]
     fn a_retried_start_finds_its_own_claim() {
-        let slot = Slot { active_execution: Some("exec-a".into()), alarm_at_millis: Some(10), ..Slot::default() };
-        assert_eq!(why_refused(&slot, "exec-a", &spike(10), 0), Some(Claim::AlreadyOwned));
+        let slot = Slot {
+            active_execution: Some("exec-a".into()),
+            alarm_at_millis: Some(10),
+            started_at: Some("2026-11-30T10:00:00Z".into()),
+            ..Slot::default()
+        };
+        let claim = why_refused(&slot, "exec-a", &spike(10), 0);
+        assert_eq!(claim, Some(Claim::AlreadyOwned { started_at: Some("2026-11-30T10:00:00Z".into()) }));
     }
 
     #[test]

@@ -90,14 +90,15 @@ pub async fn start_recording(
     }
     // A retried start keeps the time of the claim: the recording, and its report's window,
     // began then.
+    let retried = matches!(claim, Claim::AlreadyOwned { .. });
     let started_at = match claim {
-        Claim::AlreadyOwned => slots.slot(&nat).await?.and_then(|s| s.started_at).unwrap_or(claimed_at),
+        Claim::AlreadyOwned { started_at: Some(first) } => first,
         _ => claimed_at,
     };
 
     let interfaces = gateway.network_interface_ids;
     // A retried StartRecording may have created some flow logs already: keep them.
-    let existing = if claim == Claim::AlreadyOwned {
+    let existing = if retried {
         owned(ec2.find_by_execution(&input.execution_arn).await?, &config.ownership(), &input.execution_arn)
     } else {
         Vec::new()
