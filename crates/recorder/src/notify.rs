@@ -82,11 +82,6 @@ fn duration_text(seconds: i64) -> String {
     }
 }
 
-/// One labelled line, as the body's header lines are.
-fn line_after(body: &mut String, label: &str, value: &str) {
-    body.push_str(&format!("{label:<12}{value}\n"));
-}
-
 fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
 }
@@ -269,7 +264,7 @@ pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
         line("Log streams", &recording.log_streams().join(", "));
     }
     if let Some(delivery) = report.delivery {
-        line_after(&mut body, "Window", &window_line(delivery, report.analysis));
+        line("Window", &window_line(delivery, report.analysis));
     }
     body.push('\n');
     match report.analysis {
