@@ -339,7 +339,7 @@ mod tests {
 
     #[test]
     fn a_record_that_does_not_pass_through_the_nat_is_named() {
-        let row: Row = [
+        let row = crate::fixtures::row(&[
             ("action", "ACCEPT"),
             ("srcAddr", "10.0.1.5"),
             ("dstAddr", "10.0.1.6"),
@@ -347,10 +347,7 @@ mod tests {
             ("pktDstAddr", "10.0.1.6"),
             ("totalBytes", "1"),
             ("records", "1"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        ]);
         let err = analyse(&[row], &[NAT.to_owned()], 0.045).unwrap_err();
         assert!(err.starts_with("a record between 10.0.1.5 and 10.0.1.6 does not pass through"), "{err}");
     }

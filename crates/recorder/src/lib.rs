@@ -72,6 +72,11 @@ pub mod fixtures {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
     }
 
+    /// One result row, from its fields and values.
+    pub fn row(fields: &[(&str, &str)]) -> crate::analysis::Row {
+        fields.iter().map(|(field, value)| (field.to_string(), value.to_string())).collect()
+    }
+
     /// The rows of a fixture shaped like GetQueryResults' `results`.
     pub fn query_rows(name: &str) -> Vec<crate::analysis::Row> {
         fixture(name)["results"]

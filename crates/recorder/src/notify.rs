@@ -459,7 +459,7 @@ mod tests {
         let recording = recording();
         let stop = stop(Ending::AlarmOk);
         // 2 GiB from S3 to an instance: the private-side leg (NAT to instance)
-        let leg: crate::analysis::Row = [
+        let leg = crate::fixtures::row(&[
             ("action", "ACCEPT"),
             ("flowDirection", "egress"),
             ("srcAddr", "10.0.0.220"),
@@ -470,10 +470,7 @@ mod tests {
             ("pktDstAwsService", "-"),
             ("totalBytes", "2147483648"),
             ("records", "10"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        ]);
         let analysis = Ok(crate::analysis::analyse(&[leg], &["10.0.0.220".to_owned()], 0.045).unwrap());
         let report = Report { analysis: Some(&analysis), ..report(Some(&recording), Some(&stop)) };
         let email = compose(&report, &CONTEXT);
