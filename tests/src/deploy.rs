@@ -136,6 +136,7 @@ impl World {
                         .expect("a Timeout"),
                 ),
                 memory_mb: globals["MemorySize"].as_u64().expect("Globals MemorySize") as u32,
+                credentials: Some(local.credentials_of(binary)),
             };
             local.gateway.register(spec.clone());
             specs.insert(id.to_owned(), spec);
@@ -286,6 +287,26 @@ impl Deployment {
                 )
             })
             .filter_map(|e| e.state_entered_event_details().map(|d| d.name().to_owned()))
+            .collect()
+    }
+
+    /// The errors the execution's tasks failed with so far, retried or not, in order.
+    pub async fn history_errors(&self, execution_arn: &str) -> Vec<String> {
+        let history = self
+            .sfn
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .max_results(1000)
+            .send()
+            .await
+            .expect("GetExecutionHistory");
+        history
+            .events()
+            .iter()
+            .filter_map(|e| {
+                let task = e.task_failed_event_details().and_then(|d| d.error());
+                task.or_else(|| e.lambda_function_failed_event_details().and_then(|d| d.error())).map(str::to_owned)
+            })
             .collect()
     }
 

@@ -5,6 +5,7 @@
 //! gateway on first use; both die with the test process.
 
 pub mod deploy;
+pub mod iam;
 pub mod template;
 
 use std::io::{Read, Write};
@@ -33,6 +34,24 @@ pub struct MotoStack {
     pub endpoint: String,
     pub moto_endpoint: String,
     pub gateway: local_lambda::GatewayHandle,
+    /// The harness's user and each function's role, once IAM is enforced.
+    pub principals: std::sync::Arc<iam::Principals>,
+}
+
+/// How long a new execution or flow log stays invisible to the Describe calls of the code under
+/// test (`LOCAL_CONSISTENCY_LAG_MS`, 2 s by default; the harness's own calls see at once).
+pub fn consistency_lag() -> Duration {
+    let millis = std::env::var("LOCAL_CONSISTENCY_LAG_MS").ok().map(|v| {
+        v.parse().unwrap_or_else(|_| panic!("LOCAL_CONSISTENCY_LAG_MS={v:?} is not a whole number of milliseconds"))
+    });
+    Duration::from_millis(millis.unwrap_or(2000))
+}
+
+impl MotoStack {
+    /// The credentials of the role a function (by binary name) runs with.
+    pub fn credentials_of(&self, binary: &str) -> local_lambda::RoleCredentials {
+        self.principals.functions.get(binary).cloned().unwrap_or_else(|| panic!("no role for the function {binary}"))
+    }
 }
 
 fn free_port() -> u16 {
@@ -53,14 +72,26 @@ impl HttpResponse {
     }
 }
 
-/// Sends one HTTP/1.1 request.
+/// Sends one HTTP/1.1 request with a JSON body.
 pub fn http_request(endpoint: &str, method: &str, path: &str, body: &str) -> std::io::Result<HttpResponse> {
+    http_send(endpoint, method, path, body, &[("Content-Type", "application/json")])
+}
+
+/// Sends one HTTP/1.1 request with these headers.
+pub fn http_send(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<HttpResponse> {
     let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = TcpStream::connect(host)?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
     let mut response = String::new();
@@ -129,7 +160,19 @@ fn start_moto_stack() -> MotoStack {
         http(&moto_endpoint, "POST", "/moto-api/config", r#"{"stepfunctions":{"execute_state_machine":true}}"#)
             .expect("moto accepts its configuration");
     assert_eq!(status, 201, "moto refused the Step Functions configuration: {body}");
-    MotoStack { endpoint: gateway.endpoint(), moto_endpoint, gateway }
+    let principals = iam::enforce(&moto_endpoint);
+    gateway.realism().add_observer(&principals.harness.0);
+    gateway.trust(&principals.harness.0, &principals.harness.1, None);
+    // moto's Step Functions interpreter signs its service integrations with the key "ak". Ours
+    // only invoke Lambda, which the gateway serves without IAM, so the state machine's role
+    // cannot be exercised here; the interpreter's other calls (tests' own machines) run as the
+    // harness.
+    gateway.stand_in("ak", &principals.harness.0);
+    for role in principals.functions.values() {
+        gateway.trust(&role.access_key_id, &role.secret_access_key, Some(&role.session_token));
+    }
+    gateway.realism().set_consistency_lag(consistency_lag());
+    MotoStack { endpoint: gateway.endpoint(), moto_endpoint, gateway, principals: std::sync::Arc::new(principals) }
 }
 
 /// The local stack of this test process, started on first use and gone with the process.
@@ -138,13 +181,14 @@ pub fn moto_stack() -> &'static MotoStack {
     STACK.get_or_init(start_moto_stack)
 }
 
-/// SDK configuration for the local stack: the functions' own loader (aws-config, the SDK's HTTPS
-/// client, the same timeouts), given what the gateway gives them: a fixed region, dummy
-/// credentials and the gateway's endpoint.
+/// SDK configuration for the harness: the functions' own loader (aws-config, the SDK's HTTPS
+/// client, the same timeouts), with a fixed region, the harness's own user (it may do anything,
+/// and sees moto as it is) and the gateway's endpoint.
 pub async fn sdk() -> SdkConfig {
+    let (key, secret) = moto_stack().principals.harness.clone();
     lambda_env::loader()
         .region(aws_config::Region::new(REGION))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "local"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(key, secret, None, None, "harness"))
         .endpoint_url(&moto_stack().endpoint)
         .load()
         .await

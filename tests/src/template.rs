@@ -60,6 +60,34 @@ impl Template {
             .collect()
     }
 
+    /// Every IAM action a function's execution role (`Role: !GetAtt <Role>.Arn`) allows, from
+    /// its inline policies. Resources and conditions are left out: moto evaluates neither (the
+    /// security tests check them in the template).
+    pub fn function_role_actions(&self, logical_id: &str) -> Vec<String> {
+        let role = &self.resource(logical_id)["Properties"]["Role"];
+        let Value::Tagged(tagged) = role else { panic!("{logical_id}: Role is not !GetAtt <Role>.Arn: {role:?}") };
+        let target = scalar(&tagged.value).expect("!GetAtt <Role>.Arn");
+        let role_id = target.strip_suffix(".Arn").unwrap_or_else(|| panic!("{logical_id}: Role is {target}"));
+        let mut actions = Vec::new();
+        for policy in self.resource(role_id)["Properties"]["Policies"].as_sequence().expect("the role's Policies") {
+            for statement in policy["PolicyDocument"]["Statement"].as_sequence().expect("Statement") {
+                // A Deny scoped to a resource would deny everything once resources are dropped.
+                assert_eq!(
+                    statement["Effect"].as_str(),
+                    Some("Allow"),
+                    "{role_id}: only Allow statements are modelled"
+                );
+                match &statement["Action"] {
+                    Value::Sequence(list) => actions.extend(list.iter().filter_map(scalar)),
+                    action => actions.push(scalar(action).expect("an action")),
+                }
+            }
+        }
+        actions.sort();
+        actions.dedup();
+        actions
+    }
+
     pub fn parameter_default(&self, name: &str) -> Option<String> {
         scalar(&self.root["Parameters"][name]["Default"])
     }

@@ -257,7 +257,8 @@ async fn a_flow_log_that_only_carries_copies_of_our_tags_survives_the_stop_and_t
     assert_eq!(done.output["stop"]["deletedFlowLogIds"].as_array().unwrap().len(), 1, "{done:?}");
     let left = d.flow_logs().await;
     assert_eq!(left.iter().map(|f| f.flow_log_id().unwrap()).collect::<Vec<_>>(), [forged.as_str()]);
-    // The sweep finds it by our stack tag, names it foreign, and leaves it
+    // The sweep finds it by our stack tag (once EC2 lists it), names it foreign, and leaves it
+    tokio::time::sleep(recorder_tests::consistency_lag()).await;
     let report = d.deliver("FlowlogSweeperFunction", &serde_json::json!({}));
     assert_eq!(report["foreign"], serde_json::json!([forged]), "{report}");
     assert!(report["deleted"].as_array().unwrap().is_empty(), "{report}");

@@ -13,6 +13,7 @@ fn register(binary: &str, env: &[(&str, &str)]) -> String {
         timeout: std::time::Duration::from_secs(10),
         memory_mb: 128,
         log_file: None,
+        credentials: None,
     });
     name
 }

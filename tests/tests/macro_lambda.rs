@@ -16,6 +16,7 @@ fn register() -> String {
         timeout: std::time::Duration::from_secs(30),
         memory_mb: 128,
         log_file: None,
+        credentials: Some(stack.credentials_of("nat-alarms-macro")),
     });
     name
 }

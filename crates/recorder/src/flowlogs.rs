@@ -25,6 +25,10 @@ pub const TAG_NAT_GATEWAY: &str = "vpc-flowlogs-recorder:nat-gateway";
 /// EC2's code for a flow log that no longer exists.
 const FLOW_LOG_NOT_FOUND: &str = "InvalidFlowLogId.NotFound";
 
+/// How long to wait before each look at new flow logs: 7.5 s in all, well inside
+/// StartRecording's 30 s.
+const VISIBILITY_WAITS_MS: [u64; 5] = [0, 500, 1000, 2000, 4000];
+
 /// Where and how flow logs are created for one recording.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowLogSpec<'a> {
@@ -265,19 +269,36 @@ impl FlowLogs {
 
     /// Of the given flow logs, those EC2 reports as unable to deliver (a missing log group, a
     /// delivery role it cannot use): recording into them would record nothing.
+    ///
+    /// EC2's Describe calls are eventually consistent: a flow log created a moment ago may not be
+    /// listed yet (EC2 API Reference, "Eventual consistency in the Amazon EC2 API"). So this asks
+    /// again, backing off, until every one is listed; one still missing after
+    /// [`VISIBILITY_WAITS_MS`] is taken as delivering (and said so in the log).
     pub async fn failed_deliveries(&self, flow_log_ids: &[String]) -> Result<Vec<Refusal>> {
         if flow_log_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let out = self
-            .client
-            .describe_flow_logs()
-            .set_flow_log_ids(Some(flow_log_ids.to_vec()))
-            .send()
-            .await
-            .map_err(|e| RecorderError::from_sdk("EC2 DescribeFlowLogs", e))?;
-        Ok(out
-            .flow_logs()
+        let mut listed = Vec::new();
+        for wait_ms in VISIBILITY_WAITS_MS {
+            tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
+            let out = self
+                .client
+                .describe_flow_logs()
+                .set_flow_log_ids(Some(flow_log_ids.to_vec()))
+                .send()
+                .await
+                .map_err(|e| RecorderError::from_sdk("EC2 DescribeFlowLogs", e))?;
+            listed = out.flow_logs().to_vec();
+            if listed.len() >= flow_log_ids.len() {
+                break;
+            }
+        }
+        if listed.len() < flow_log_ids.len() {
+            let seen: Vec<&str> = listed.iter().filter_map(|f| f.flow_log_id()).collect();
+            let unseen: Vec<&String> = flow_log_ids.iter().filter(|id| !seen.contains(&id.as_str())).collect();
+            tracing::warn!(?unseen, "EC2 does not list these new flow logs yet: their delivery is not checked");
+        }
+        Ok(listed
             .iter()
             .filter(|f| f.deliver_logs_status() == Some("FAILED"))
             .map(|f| Refusal {

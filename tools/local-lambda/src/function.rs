@@ -36,6 +36,17 @@ pub struct FunctionSpec {
     pub memory_mb: u32,
     /// Where the processes' stdout and stderr go; discarded when `None`.
     pub log_file: Option<PathBuf>,
+    /// The execution role's credentials, as Lambda hands them to a function; dummy ones when
+    /// `None` (moto then takes any, unless it enforces IAM).
+    pub credentials: Option<RoleCredentials>,
+}
+
+/// Temporary credentials of a role (what STS AssumeRole returns).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
 }
 
 impl FunctionSpec {
@@ -46,14 +57,19 @@ impl FunctionSpec {
 
 /// What Lambda itself sets in a function process's environment, over the function's own
 /// variables: the Runtime API's address, the function's name, version, memory and log names,
-/// the region, and the execution role's credentials (moto takes any).
+/// the region, and the execution role's credentials.
 pub fn lambda_environment(
     name: &str,
     region: &str,
     memory_mb: u32,
     runtime_api: SocketAddr,
     log_stream: &str,
+    credentials: Option<&RoleCredentials>,
 ) -> Vec<(&'static str, String)> {
+    let (key, secret, token) = match credentials {
+        Some(c) => (c.access_key_id.clone(), c.secret_access_key.clone(), c.session_token.clone()),
+        None => ("function".into(), "function".into(), "function".into()),
+    };
     vec![
         ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string()),
         ("AWS_LAMBDA_FUNCTION_NAME", name.to_owned()),
@@ -63,9 +79,9 @@ pub fn lambda_environment(
         ("AWS_LAMBDA_LOG_STREAM_NAME", log_stream.to_owned()),
         ("AWS_REGION", region.to_owned()),
         ("AWS_DEFAULT_REGION", region.to_owned()),
-        ("AWS_ACCESS_KEY_ID", "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-        ("AWS_SESSION_TOKEN", "testing".into()),
+        ("AWS_ACCESS_KEY_ID", key),
+        ("AWS_SECRET_ACCESS_KEY", secret),
+        ("AWS_SESSION_TOKEN", token),
     ]
 }
 
@@ -303,6 +319,7 @@ impl Function {
                     self.spec.memory_mb,
                     runtime_api,
                     &format!("local/{instance}"),
+                    self.spec.credentials.as_ref(),
                 ))
                 .kill_on_drop(true);
             match &self.spec.log_file {

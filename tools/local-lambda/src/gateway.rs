@@ -20,6 +20,8 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::function::{ColdStart, Function, FunctionSpec, Outcome};
+use crate::realism::{Before, Call, Realism};
+use crate::resign::Signer;
 use crate::{full, plain, Body};
 
 /// The gateway: functions by name and ARN, and the upstream (moto) for everything else.
@@ -30,7 +32,10 @@ pub struct Gateway {
     /// DynamoDB calls to keep that guarantee, which the recorder's invariants rest on.
     dynamodb: tokio::sync::Mutex<()>,
     upstream: hyper::Uri,
-    client: Client<HttpConnector, Incoming>,
+    client: Client<HttpConnector, http_body_util::Full<Bytes>>,
+    /// What real AWS does and moto does not: consistency lag, latency, throttling.
+    realism: Realism,
+    signer: Signer,
 }
 
 /// A running gateway.
@@ -93,6 +98,21 @@ impl GatewayHandle {
         self.function(name).held.load(Ordering::SeqCst)
     }
 
+    /// Eventual consistency, latency and throttling for the code under test (see [`Realism`]).
+    pub fn realism(&self) -> &Realism {
+        &self.gateway.realism
+    }
+
+    /// The gateway may sign calls again for this caller (see [`Signer`]).
+    pub fn trust(&self, access_key: &str, secret: &str, session_token: Option<&str>) {
+        self.gateway.signer.trust(access_key, secret, session_token);
+    }
+
+    /// Calls signed with `access_key` run as the trusted caller `as_key` (see [`Signer`]).
+    pub fn stand_in(&self, access_key: &str, as_key: &str) {
+        self.gateway.signer.stand_in(access_key, as_key);
+    }
+
     fn function(&self, name: &str) -> Arc<Function> {
         self.gateway.function(name).unwrap_or_else(|| panic!("no function {name} is registered"))
     }
@@ -115,6 +135,8 @@ pub async fn start(listen: SocketAddr, upstream: &str) -> std::io::Result<Gatewa
         dynamodb: tokio::sync::Mutex::new(()),
         upstream,
         client: Client::builder(TokioExecutor::new()).build_http(),
+        realism: Realism::default(),
+        signer: Signer::default(),
     });
     let serving = Arc::clone(&gateway);
     tokio::spawn(async move {
@@ -136,7 +158,7 @@ pub async fn start(listen: SocketAddr, upstream: &str) -> std::io::Result<Gatewa
 }
 
 /// Decodes the `%XX` escapes of a path segment (an ARN arrives as `arn%3Aaws%3Alambda...`).
-fn percent_decode(segment: &str) -> String {
+pub(crate) fn percent_decode(segment: &str) -> String {
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -226,13 +248,37 @@ impl Gateway {
     }
 
     async fn forward(&self, request: Request<Incoming>) -> Response<Body> {
-        let dynamodb = request
-            .headers()
-            .get("x-amz-target")
-            .and_then(|t| t.to_str().ok())
-            .is_some_and(|t| t.starts_with("DynamoDB_"));
-        let _serialised = if dynamodb { Some(self.dynamodb.lock().await) } else { None };
         let (mut parts, body) = request.into_parts();
+        let mut body = match body.collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(e) => return plain(StatusCode::BAD_REQUEST, &e.to_string()),
+        };
+        let call = Call::identify(&parts.headers, &body);
+        if let Some(call) = &call {
+            let before = self.realism.before(call);
+            let (Before::Forward(delay) | Before::Throttle(delay)) = before;
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            if before == Before::Throttle(delay) {
+                info!(action = %call.action(), "throttled");
+                let (status, content_type, text) = call.throttled();
+                return error_response(status, content_type, text);
+            }
+            if let Some(text) = self.realism.unseen_execution(call, &body) {
+                return error_response(400, "application/x-amz-json-1.0", text);
+            }
+            match self.signer.resign(&mut parts, call, &body) {
+                Ok(Some(encoded)) => body = encoded,
+                Ok(None) => {}
+                Err(e) => {
+                    let text = format!("could not sign {} again: {e}", call.action());
+                    return plain(StatusCode::INTERNAL_SERVER_ERROR, &text);
+                }
+            }
+        }
+        let dynamodb = call.as_ref().is_some_and(|c| c.service == "dynamodb");
+        let _serialised = if dynamodb { Some(self.dynamodb.lock().await) } else { None };
         let path_and_query = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
         let mut uri = self.upstream.clone().into_parts();
         uri.path_and_query = path_and_query.parse().ok();
@@ -240,11 +286,37 @@ impl Gateway {
             Ok(uri) => uri,
             Err(e) => return plain(StatusCode::BAD_GATEWAY, &e.to_string()),
         };
-        match self.client.request(Request::from_parts(parts, body)).await {
-            Ok(response) => response.map(|b| b.boxed()),
-            Err(e) => plain(StatusCode::BAD_GATEWAY, &format!("moto did not answer: {e}")),
+        let response = match self.client.request(Request::from_parts(parts, http_body_util::Full::new(body))).await {
+            Ok(response) => response,
+            Err(e) => return plain(StatusCode::BAD_GATEWAY, &format!("moto did not answer: {e}")),
+        };
+        let Some(call) = call.filter(|c| Realism::creates(c) || self.realism.hides_from(c)) else {
+            return response.map(|b| b.boxed());
+        };
+        // A response the realism reads: whole, then as the caller should see it.
+        let (mut parts, body) = response.into_parts();
+        let body = match body.collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(e) => return plain(StatusCode::BAD_GATEWAY, &format!("moto's answer broke off: {e}")),
+        };
+        if !parts.status.is_success() {
+            return Response::from_parts(parts, full(body));
         }
+        self.realism.born_in(&call, &body);
+        let body = if self.realism.hides_from(&call) {
+            Bytes::from(self.realism.without_young_flow_logs(&String::from_utf8_lossy(&body)))
+        } else {
+            body
+        };
+        parts.headers.remove(hyper::header::CONTENT_LENGTH);
+        Response::from_parts(parts, full(body))
     }
+}
+
+fn error_response(status: u16, content_type: &'static str, text: String) -> Response<Body> {
+    let mut response = plain(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), &text);
+    response.headers_mut().insert("Content-Type", HeaderValue::from_static(content_type));
+    response
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@
 
 mod function;
 mod gateway;
+mod realism;
+mod resign;
 mod runtime_api;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,8 +23,11 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::{Response, StatusCode};
 
-pub use function::{die_with_parent, lambda_environment, ColdStart, FunctionSpec, Outcome, MAX_INSTANCES_PER_FUNCTION};
+pub use function::{
+    die_with_parent, lambda_environment, ColdStart, FunctionSpec, Outcome, RoleCredentials, MAX_INSTANCES_PER_FUNCTION,
+};
 pub use gateway::{invoked_function, start, Gateway, GatewayHandle};
+pub use realism::{Before, Call, Realism};
 
 pub(crate) const ACCOUNT: &str = "123456789012";
 

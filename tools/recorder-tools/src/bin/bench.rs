@@ -21,18 +21,20 @@ use serde_json::{json, Value};
 /// One build's samples, by function.
 type Samples = BTreeMap<String, Vec<ColdStart>>;
 
-/// Starts `binary` cold through the gateway, hands it `event` and measures.
-async fn cold_start(d: &Deployment, binary: &Path, env: &BTreeMap<String, String>, event: &Value) -> ColdStart {
+/// Starts `binary` cold through the gateway, as the deployment runs it (its environment but
+/// the log level, and its role's credentials), hands it `event` and measures.
+async fn cold_start(d: &Deployment, binary: &Path, deployed: &FunctionSpec, event: &Value) -> ColdStart {
     let gateway = &d.local.gateway;
     let name = unique("bench");
+    let mut env = deployed.env.clone();
+    env.remove("RUST_LOG");
     gateway.register(FunctionSpec {
         name: name.clone(),
-        region: recorder_tests::REGION.into(),
         binary: binary.to_path_buf(),
-        env: env.clone(),
+        env,
         timeout: Duration::from_secs(120),
-        memory_mb: 128,
         log_file: None,
+        ..deployed.clone()
     });
     let outcome = gateway.invoke(&name, event.to_string()).await;
     gateway.stop_instances(&name);
@@ -97,7 +99,7 @@ impl Builds {
         d: &Deployment,
         run: usize,
         name: &str,
-        env: &BTreeMap<String, String>,
+        deployed: &FunctionSpec,
         event: &Value,
     ) {
         let mut order: Vec<usize> = (0..self.dirs.len()).collect();
@@ -105,7 +107,7 @@ impl Builds {
             order.reverse();
         }
         for i in order {
-            let sample = cold_start(d, &self.dirs[i].1.join(name), env, event).await;
+            let sample = cold_start(d, &self.dirs[i].1.join(name), deployed, event).await;
             samples[i].entry(name.to_owned()).or_default().push(sample);
         }
     }
@@ -117,13 +119,8 @@ async fn run(builds: &Builds, runs: usize) -> Vec<Samples> {
         let world = World::new().await;
         let d = world.deploy(&[]).await;
         let execution = format!("arn:aws:states:us-east-1:123456789012:execution:bench:{}", unique("run"));
-        let env = |id: &str| {
-            let mut env = d.environments[id].clone();
-            env.remove("RUST_LOG");
-            env
-        };
         for (name, id, event) in chain(&d, &execution) {
-            builds.measure(&mut samples, &d, run, name, &env(id), &event).await;
+            builds.measure(&mut samples, &d, run, name, &d.specs[id], &event).await;
         }
         // StopRecording and Notify get the state the workflow would give them: StartRecording's
         // output, read back idempotently (this execution still owns the slot)
@@ -143,23 +140,29 @@ async fn run(builds: &Builds, runs: usize) -> Vec<Samples> {
         state["start"] = serde_json::to_value(&recording).unwrap();
         state["wait"] = json!({"ending": "alarm-ok"});
         let stop_input = json!({"state": state, "executionArn": execution});
-        builds.measure(&mut samples, &d, run, "flowlog-stop", &env("FlowlogStopFunction"), &stop_input).await;
+        builds.measure(&mut samples, &d, run, "flowlog-stop", &d.specs["FlowlogStopFunction"], &stop_input).await;
         state["stop"] = json!({
             "natGatewayId": world.nat_gateway_id, "ending": "alarm-ok", "deletedFlowLogIds": [],
             "stoppedAt": recorder::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "released": true
         });
         let notify_input = json!({"state": state});
-        builds.measure(&mut samples, &d, run, "notifier", &env("NotifierFunction"), &notify_input).await;
-        builds.measure(&mut samples, &d, run, "flowlog-sweeper", &env("FlowlogSweeperFunction"), &json!({})).await;
+        builds.measure(&mut samples, &d, run, "notifier", &d.specs["NotifierFunction"], &notify_input).await;
+        builds.measure(&mut samples, &d, run, "flowlog-sweeper", &d.specs["FlowlogSweeperFunction"], &json!({})).await;
 
-        let macro_env = BTreeMap::from([("AWS_ENDPOINT_URL".to_owned(), d.local.endpoint.clone())]);
+        // The macro (its own stack, its own role) and the floor (no AWS call) beside the rest.
+        let macro_spec = FunctionSpec {
+            env: BTreeMap::from([("AWS_ENDPOINT_URL".to_owned(), d.local.endpoint.clone())]),
+            credentials: Some(d.local.credentials_of("nat-alarms-macro")),
+            ..d.specs["AlarmStartFunction"].clone()
+        };
+        let floor_spec = FunctionSpec { env: BTreeMap::new(), credentials: None, ..macro_spec.clone() };
         let request = json!({
             "requestId": "bench", "region": "us-east-1", "accountId": "123456789012", "transformId": "x", "params": {},
             "fragment": recorder_tests::template::to_cfn_json(&recorder_tests::template::Template::load().root),
             "templateParameterValues": {"NatGatewayIDs": [world.nat_gateway_id], "SamplingPeriod": "60"}
         });
-        builds.measure(&mut samples, &d, run, "nat-alarms-macro", &macro_env, &request).await;
-        builds.measure(&mut samples, &d, run, "echo-floor", &BTreeMap::new(), &json!({"hello": "world"})).await;
+        builds.measure(&mut samples, &d, run, "nat-alarms-macro", &macro_spec, &request).await;
+        builds.measure(&mut samples, &d, run, "echo-floor", &floor_spec, &json!({"hello": "world"})).await;
         eprintln!("run {}/{runs} done", run + 1);
     }
     samples
