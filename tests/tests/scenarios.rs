@@ -417,3 +417,56 @@ async fn a_future_dated_alarm_does_not_block_the_next_genuine_one() {
     assert_eq!(resolve(&d, T0 + MINUTE)["outcome"], "resumed");
     assert_eq!(d.finished(&genuine, LIMIT).await.status, ExecutionStatus::Succeeded);
 }
+
+#[tokio::test]
+async fn an_episode_that_begins_while_the_last_recording_is_stopping_records_right_after_it() {
+    let d = deployed(&[]).await;
+    // First episode: ALARM, then its OK; StopRecording is held back (throttled deletes, say)
+    let first = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    d.waiting(&first).await;
+    let stop = d.function("FlowlogStopFunction").to_owned();
+    d.local.gateway.pause(&stop);
+    assert_eq!(resolve(&d, T0 + 5 * MINUTE)["outcome"], "resumed");
+    eventually("StopRecording is held", LIMIT, async || d.local.gateway.held(&stop) == 1).await;
+    // The alarm re-enters ALARM while the first recording is still stopping
+    let second = d.start(&d.world.alarm_event("ALARM", T0 + 6 * MINUTE)).await;
+    eventually("the second claim is told to wait", LIMIT, async || {
+        d.history_errors(&second).await.iter().any(|e| e == "SlotBusy")
+    })
+    .await;
+    assert_eq!(d.status(&second).await.status, ExecutionStatus::Running);
+    // The first recording lets go; the second episode records right after it
+    d.local.gateway.resume(&stop);
+    assert_eq!(d.finished(&first, LIMIT).await.status, ExecutionStatus::Succeeded);
+    d.waiting(&second).await;
+    assert_eq!(d.flow_logs().await.len(), 1);
+    assert_eq!(resolve(&d, T0 + 9 * MINUTE)["outcome"], "resumed");
+    let done = d.finished(&second, LIMIT).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+    assert_eq!(d.states_entered(&second).await, HAPPY_PATH);
+    assert!(d.flow_logs().await.is_empty());
+    assert_eq!(d.slot().await.unwrap().recordings, 2);
+    assert_eq!(d.emails().await.len(), 2);
+}
+
+#[tokio::test]
+async fn an_episode_that_begins_while_the_recording_waits_extends_it_past_the_stale_ok() {
+    let d = deployed(&[]).await;
+    let first = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    d.waiting(&first).await;
+    // ALARM at +6 min is handled before the OK at +5 min that came between the two episodes
+    let second = d.start(&d.world.alarm_event("ALARM", T0 + 6 * MINUTE)).await;
+    let skipped = d.finished(&second, LIMIT).await;
+    assert_eq!(skipped.output["start"]["reason"], "already-recording", "{skipped:?}");
+    // The stale OK does not end the recording: the alarm is in ALARM again since +6 min
+    assert_eq!(resolve(&d, T0 + 5 * MINUTE)["outcome"], "no-recording");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(d.status(&first).await.status, ExecutionStatus::Running);
+    assert_eq!(d.flow_logs().await.len(), 1);
+    // The second episode's OK ends it: one recording covered both
+    assert_eq!(resolve(&d, T0 + 9 * MINUTE)["outcome"], "resumed");
+    assert_eq!(d.finished(&first, LIMIT).await.status, ExecutionStatus::Succeeded);
+    assert!(d.flow_logs().await.is_empty());
+    assert_eq!(d.slot().await.unwrap().recordings, 1);
+    assert_eq!(d.emails().await.len(), 1);
+}

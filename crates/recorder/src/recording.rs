@@ -126,6 +126,14 @@ pub enum Claim {
         started_at: Option<String>,
     },
     Refused(SkipReason),
+    /// A newer ALARM episode while the owner is ending (its OK came before this ALARM): the
+    /// claim is tried again once the owner lets go, so the new episode records right after.
+    AfterOwner {
+        owner: String,
+    },
+    /// A newer ALARM episode while the owner still waits for its OK: the running recording goes
+    /// on through it (an OK older than this ALARM no longer ends it).
+    Extends,
 }
 
 /// Why a conditional claim failed, read from the slot as it is after the failure. The order
@@ -134,8 +142,16 @@ pub enum Claim {
 /// `None` means the slot as read now would allow the claim: it changed between the write and
 /// the read (a recording was just released), so the claim is worth trying again.
 pub fn why_refused(slot: &Slot, execution_arn: &str, spike: &Spike, max_recordings: u32) -> Option<Claim> {
+    let newer = slot.alarm_at_millis.is_none_or(|at| spike.alarm_at_millis > at);
     match &slot.active_execution {
         Some(owner) if owner == execution_arn => Some(Claim::AlreadyOwned { started_at: slot.started_at.clone() }),
+        Some(owner) if newer => match slot.ok_at_millis {
+            // The owner's OK came before this ALARM: a new episode, after the owner's end.
+            Some(ok) if ok < spike.alarm_at_millis => Some(Claim::AfterOwner { owner: owner.clone() }),
+            // An OK at or after this ALARM ended this episode too: the owner recorded it.
+            Some(_) => Some(Claim::Refused(SkipReason::AlreadyRecording)),
+            None => Some(Claim::Extends),
+        },
         Some(_) => Some(Claim::Refused(SkipReason::AlreadyRecording)),
         None if slot.alarm_at_millis.is_some_and(|at| at >= spike.alarm_at_millis) => {
             Some(Claim::Refused(SkipReason::DuplicateAlarm))
@@ -270,14 +286,25 @@ mod tests {
     }
 
     #[test]
-    fn a_second_execution_is_refused_while_one_records() {
-        // Given exec-a records the episode at t=10
+    fn a_second_delivery_of_the_running_episode_is_refused() {
         let slot = Slot { active_execution: Some("exec-a".into()), alarm_at_millis: Some(10), ..Slot::default() };
-        // When the same ALARM is delivered again, or a newer one arrives
-        // Then both are refused: one recording at a time
         let busy = Some(Claim::Refused(SkipReason::AlreadyRecording));
         assert_eq!(why_refused(&slot, "exec-b", &spike(10), 0), busy);
-        assert_eq!(why_refused(&slot, "exec-b", &spike(20), 0), busy);
+        assert_eq!(why_refused(&slot, "exec-b", &spike(5), 0), busy, "an older episode");
+    }
+
+    #[test]
+    fn a_newer_episode_extends_a_waiting_recording_and_follows_an_ending_one() {
+        // Given exec-a records the episode that began at t=10, and still waits for its OK
+        let mut slot = Slot { active_execution: Some("exec-a".into()), alarm_at_millis: Some(10), ..Slot::default() };
+        // Then an ALARM at t=20 is part of what exec-a records (the OK between was not handled)
+        assert_eq!(why_refused(&slot, "exec-b", &spike(20), 0), Some(Claim::Extends));
+        // Given exec-a's OK at t=15 was handled: exec-a is ending
+        slot.ok_at_millis = Some(15);
+        // Then the episode at t=20 records after exec-a
+        assert_eq!(why_refused(&slot, "exec-b", &spike(20), 0), Some(Claim::AfterOwner { owner: "exec-a".into() }));
+        // But an episode the handled OK already ended (t=12 < 15) was recorded by exec-a
+        assert_eq!(why_refused(&slot, "exec-b", &spike(12), 0), Some(Claim::Refused(SkipReason::AlreadyRecording)));
     }
 
     #[test]

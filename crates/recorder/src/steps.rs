@@ -80,7 +80,18 @@ pub async fn start_recording(
     }
     let claimed_at = rfc3339(now);
     let claim = slots.claim(&spike, &input.execution_arn, config.max_recordings, &claimed_at).await?;
-    if let Claim::Refused(reason) = claim {
+    let reason = match &claim {
+        Claim::AfterOwner { owner } => {
+            return Err(RecorderError::SlotBusy { nat_gateway_id: nat, owner: owner.clone() });
+        }
+        Claim::Extends => {
+            info!("a newer episode while the recording waits for its OK: the running recording goes on through it");
+            Some(SkipReason::AlreadyRecording)
+        }
+        Claim::Refused(reason) => Some(*reason),
+        Claim::Claimed | Claim::AlreadyOwned { .. } => None,
+    };
+    if let Some(reason) = reason {
         info!(reason = reason.describe(), "skipped");
         // One "not recorded" email per episode, however often its ALARM is delivered.
         let notify = reason == SkipReason::LimitReached

@@ -24,6 +24,9 @@ const NETWORK_INTERFACE_IDS: &str = "networkInterfaceIds";
 const STARTED_AT: &str = "startedAt";
 /// The latest OK of the NAT Gateway's alarm, whether or not a recording was running.
 const LAST_OK_AT: &str = "lastOkAt";
+/// The latest ALARM episode that began while a recording was waiting for its OK: an OK older
+/// than it does not end that recording, which goes on through the new episode.
+const LAST_ALARM_AT: &str = "lastAlarmAt";
 /// The ALARM episode whose "not recorded, the limit is reached" email went out.
 const LIMIT_NOTICE_AT: &str = "limitNoticeAt";
 
@@ -177,6 +180,11 @@ impl SlotTable {
                 Err(e) if conditional_failed(&e) => {
                     let slot = self.slot(&spike.nat_gateway_id).await?.unwrap_or_default();
                     if let Some(claim) = why_refused(&slot, execution_arn, spike, max_recordings) {
+                        if claim == Claim::Extends {
+                            let nat = &spike.nat_gateway_id;
+                            self.raise(nat, LAST_ALARM_AT, spike.alarm_at_millis, "DynamoDB UpdateItem (extend)")
+                                .await?;
+                        }
                         return Ok(claim);
                     }
                 }
@@ -291,7 +299,10 @@ impl SlotTable {
         let result = self
             .update(nat_gateway_id)
             .update_expression(format!("SET {OK_AT} = :ok"))
-            .condition_expression(format!("attribute_exists({ACTIVE_EXECUTION}) AND {ALARM_AT} < :ok"))
+            .condition_expression(format!(
+                "attribute_exists({ACTIVE_EXECUTION}) AND {ALARM_AT} < :ok \
+                 AND (attribute_not_exists({LAST_ALARM_AT}) OR {LAST_ALARM_AT} < :ok)"
+            ))
             .expression_attribute_values(":ok", number_attr(ok_at_millis))
             .return_values(ReturnValue::AllNew)
             .send()
