@@ -1,8 +1,9 @@
 //! The fault matrix: whatever fails, no flow log outlives its recording, the slot ends
 //! consistent, and the user hears about it. Faults are injected where they really happen: the
 //! gateway crashes a function's process mid-invocation or answers with an error, moto loses a
-//! topic, an execution is stopped by hand. (SDK-level faults the emulator cannot produce, such
-//! as throttling and partial CreateFlowLogs failures, are in the library's mocked tests.)
+//! topic, an execution is stopped by hand, the stack is deleted. (SDK-level faults the emulator
+//! cannot produce, such as partial CreateFlowLogs failures, are in the library's mocked tests;
+//! throttling and eventual consistency in `hardball.rs`.)
 
 use std::time::Duration;
 
@@ -297,4 +298,86 @@ async fn start_recording_times_out_once_and_is_tried_again() {
     assert_eq!(d.states_entered(&exec).await.iter().filter(|s| *s == "StartRecording").count(), 1);
     nothing_left(&d).await;
     assert_eq!(d.slot().await.unwrap().recordings, 1);
+}
+
+/// A stand-in for the pre-signed S3 URL CloudFormation hands a custom resource: it answers
+/// every PUT 200 and passes on its request line and body.
+fn response_catcher() -> (String, std::sync::mpsc::Receiver<(String, Value)>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port for the response URL");
+    let url = format!("http://{}/cfn-response/stack?X-Amz-Signature=local", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let mut length = 0;
+            loop {
+                let mut header = String::new();
+                reader.read_line(&mut header).unwrap();
+                if header.trim().is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = header.split_once(':') {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value.trim().parse().unwrap();
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            reader.get_mut().write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").unwrap();
+            let _ = tx.send((line.trim().to_owned(), serde_json::from_slice(&body).unwrap_or(Value::Null)));
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn uninstalling_stops_the_recordings_and_deletes_every_flow_log_of_the_stack_and_no_other() {
+    let d = deployed().await;
+    // Someone else's flow log on the same interface, and a recording running
+    let theirs = format!("{}-someone-else", d.world.log_group_name);
+    aws_sdk_cloudwatchlogs::Client::new(&d.world.sdk).create_log_group().log_group_name(&theirs).send().await.unwrap();
+    aws_sdk_ec2::Client::new(&d.world.sdk)
+        .create_flow_logs()
+        .resource_ids(&d.world.network_interface_id)
+        .resource_type(aws_sdk_ec2::types::FlowLogsResourceType::NetworkInterface)
+        .traffic_type(aws_sdk_ec2::types::TrafficType::All)
+        .log_group_name(&theirs)
+        .deliver_logs_permission_arn("arn:aws:iam::123456789012:role/theirs")
+        .send()
+        .await
+        .unwrap();
+    let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    d.waiting(&exec).await;
+    assert_eq!(d.flow_logs().await.len(), 2);
+    // CloudFormation deletes the stack: the custom resource's Delete reaches the sweeper
+    let (url, answers) = response_catcher();
+    let stack_id = format!("arn:aws:cloudformation:us-east-1:123456789012:stack/{}/1", d.world.stack_name);
+    let delete = serde_json::json!({
+        "RequestType": "Delete", "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:sweeper",
+        "ResponseURL": url, "StackId": stack_id, "RequestId": "delete-1",
+        "ResourceType": "AWS::CloudFormation::CustomResource", "LogicalResourceId": "UninstallCleanup",
+        "PhysicalResourceId": format!("{}-uninstall-cleanup", d.world.stack_name),
+        // Longer than the local stack's consistency lag, as 35 s is longer than AWS's
+        "ResourceProperties": {"ServiceToken": "sweeper", "SettleSeconds": "3"}
+    });
+    d.deliver("FlowlogSweeperFunction", &delete);
+    let (line, answer) = answers.recv_timeout(Duration::from_secs(30)).expect("the cleanup answers CloudFormation");
+    assert!(line.starts_with("PUT /cfn-response/stack?X-Amz-Signature=local "), "{line}");
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert_eq!((answer["RequestId"].as_str(), answer["StackId"].as_str()), (Some("delete-1"), Some(stack_id.as_str())));
+    assert_eq!(answer["LogicalResourceId"], "UninstallCleanup");
+    assert_eq!(answer["Data"]["StoppedExecutions"], "1", "{answer}");
+    assert_eq!(answer["Data"]["DeletedFlowLogs"], "1", "{answer}");
+    // Ours is gone, theirs stays
+    let left = d.flow_logs().await;
+    assert_eq!(left.iter().map(|f| f.log_group_name().unwrap()).collect::<Vec<_>>(), [theirs.as_str()]);
+    // CloudFormation may send the Delete again: still SUCCESS, nothing more to do
+    d.deliver("FlowlogSweeperFunction", &delete);
+    let (_, again) = answers.recv_timeout(Duration::from_secs(30)).expect("a second answer");
+    assert_eq!((again["Status"].as_str(), again["Data"]["DeletedFlowLogs"].as_str()), (Some("SUCCESS"), Some("0")));
+    assert_eq!(d.flow_logs().await.len(), 1);
 }

@@ -153,6 +153,8 @@ pub struct SweepConfig {
     pub ownership: Ownership,
     /// The prefix of this stack's executions (`...:execution:<state machine>:`).
     pub executions: String,
+    /// The stack's state machine, whose running executions an uninstall stops.
+    pub state_machine_arn: String,
     /// A flow log older than RecordingTime plus this grace is deleted whatever its state says.
     pub max_age: std::time::Duration,
     /// DescribeExecution is eventually consistent: just after StartExecution it may answer that
@@ -175,6 +177,7 @@ impl SweepConfig {
             stack_name: required(&env, "STACK_NAME")?,
             ownership: ownership(&env)?,
             executions,
+            state_machine_arn: state_machine,
             max_age: std::time::Duration::from_secs(u64::from(recording) + u64::from(grace)),
             min_age: std::time::Duration::from_secs(u64::from(whole_number(&env, "SWEEP_MIN_AGE_SECONDS")?)),
         })

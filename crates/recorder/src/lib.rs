@@ -23,6 +23,7 @@ pub mod steps;
 pub mod store;
 pub mod sweep;
 pub mod tokens;
+pub mod uninstall;
 
 pub use error::{RecorderError, Result};
 

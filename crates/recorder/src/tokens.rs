@@ -59,6 +59,32 @@ impl Executions {
         Self::new(Client::new(sdk))
     }
 
+    /// Stops every running execution of the state machine; returns their ARNs. One that ended
+    /// meanwhile is no error.
+    pub async fn stop_running(&self, state_machine_arn: &str, cause: &str) -> Result<Vec<String>> {
+        let running: Vec<aws_sdk_sfn::types::ExecutionListItem> = self
+            .client
+            .list_executions()
+            .state_machine_arn(state_machine_arn)
+            .status_filter(aws_sdk_sfn::types::ExecutionStatus::Running)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| RecorderError::from_sdk("Step Functions ListExecutions", e))?;
+        let mut stopped = Vec::new();
+        for execution in running {
+            let arn = execution.execution_arn();
+            match self.client.stop_execution().execution_arn(arn).cause(cause).send().await {
+                Ok(_) => stopped.push(arn.to_owned()),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_execution_does_not_exist()) => {}
+                Err(e) => return Err(RecorderError::from_sdk("Step Functions StopExecution", e)),
+            }
+        }
+        Ok(stopped)
+    }
+
     /// `false` for an execution that ended, or that Step Functions does not know.
     pub async fn is_running(&self, execution_arn: &str) -> Result<bool> {
         match self.client.describe_execution().execution_arn(execution_arn).send().await {

@@ -364,6 +364,7 @@ mod sweep {
                 delivery_role_arn: "arn:aws:iam::123456789012:role/delivery".into(),
             },
             executions: EXECUTIONS.into(),
+            state_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:recorder".into(),
             max_age: Duration::from_secs(3600),
             min_age: Duration::from_secs(120),
         };

@@ -1,12 +1,15 @@
 //! The scheduled sweep: deletes any flow log of this stack whose recording is not running, and
-//! releases slots whose execution has ended.
+//! releases slots whose execution has ended. Also the stack's uninstall cleanup: a
+//! CloudFormation custom-resource request stops every recording and deletes every flow log.
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use recorder::config::SweepConfig;
 use recorder::flowlogs::FlowLogs;
 use recorder::store::SlotTable;
-use recorder::sweep;
 use recorder::tokens::Executions;
+use recorder::uninstall::{self, CleanupRequest};
+use recorder::{sweep, RecorderError};
+use serde_json::Value;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -14,15 +17,20 @@ async fn main() -> Result<(), Error> {
     let slots = SlotTable::from_sdk_config(&sdk, &config.table_name);
     let ec2 = FlowLogs::from_sdk_config(&sdk);
     let executions = Executions::from_sdk_config(&sdk);
-    run(service_fn(|_: LambdaEvent<serde_json::Value>| async {
+    run(service_fn(|event: LambdaEvent<Value>| async {
+        // CloudFormation's request names its ResponseURL; the schedule's event never does.
+        if event.payload.get("ResponseURL").is_some() {
+            let request: CleanupRequest = recorder::steps::decode("UninstallCleanup", event.payload)?;
+            let response = uninstall::handle(&config, &ec2, &executions, &request).await;
+            uninstall::respond(uninstall::response_url(&request)?, &response).await?;
+            return Ok(serde_json::to_value(&response).unwrap_or_default());
+        }
         let now = recorder::now().timestamp();
         let report = sweep::sweep(&config, &ec2, &slots, &executions, now).await?;
         // A sweep that could not finish everything fails, so the SweeperErrors alarm emails it.
         match report.errors.first() {
-            None => Ok(report),
-            Some(first) => {
-                Err(recorder::RecorderError::SweepIncomplete { failed: report.errors.len(), first: first.clone() })
-            }
+            None => Ok(serde_json::to_value(&report).unwrap_or_default()),
+            Some(first) => Err(RecorderError::SweepIncomplete { failed: report.errors.len(), first: first.clone() }),
         }
     }))
     .await
