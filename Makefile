@@ -6,7 +6,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 ASL    := statemachine/recorder.asl.json
 
-.PHONY: help setup build demo test bench lint deny fmt requirements sam-build deploy clean
+.PHONY: help setup build demo test soak bench lint deny fmt requirements sam-build deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -52,6 +52,12 @@ test: setup ## Run every test: the template and ASL checks, unit tests, tests ag
 	@set -o pipefail; cargo test --locked --workspace --no-fail-fast 2>&1 | awk '{ print } \
 	  /^test result:/ { passed += $$4; failed += $$6 } \
 	  END { printf "\ntests: %d passed, %d failed\n", passed, failed }'
+
+# make test runs one seed too; these run more, or one again.
+soak: setup ## The randomized soak: SEED=<n> replays a seed; SEEDS=<count> EVENTS=<per seed> run longer
+	cargo build --locked --workspace --bins
+	SOAK_SEED=$(SEED) SOAK_SEEDS=$(SEEDS) SOAK_EVENTS=$(EVENTS) \
+	  cargo test --locked -p recorder-tests --test soak -- --nocapture
 
 bench: setup ## Every Lambda against the performance budget (release builds); BASELINE=<release dir> to compare
 	@# Every Lambda of both stacks and the floor: every binary but the development tools'.

@@ -216,23 +216,7 @@ pub struct World {
 impl World {
     pub async fn new() -> Self {
         let sdk = sdk().await;
-        let ec2 = aws_sdk_ec2::Client::new(&sdk);
-        let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.expect("CreateVpc");
-        let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).expect("a VPC id").to_owned();
-        let subnet = ec2.create_subnet().vpc_id(&vpc_id).cidr_block("10.0.1.0/24").send().await.expect("CreateSubnet");
-        let subnet_id = subnet.subnet().and_then(|s| s.subnet_id()).expect("a subnet id").to_owned();
-        let eip = ec2.allocate_address().send().await.expect("AllocateAddress");
-        let nat = ec2
-            .create_nat_gateway()
-            .subnet_id(&subnet_id)
-            .allocation_id(eip.allocation_id().expect("an allocation id"))
-            .send()
-            .await
-            .expect("CreateNatGateway");
-        let gateway = nat.nat_gateway().expect("a NAT Gateway");
-        let nat_gateway_id = gateway.nat_gateway_id().expect("a NAT Gateway id").to_owned();
-        let network_interface_id =
-            gateway.nat_gateway_addresses()[0].network_interface_id().expect("an ENI").to_owned();
+        let (nat_gateway_id, network_interface_id) = nat_gateway(&sdk).await;
 
         let log_group_name = format!("/vpc-flowlogs-recorder/{}", unique("flowlogs"));
         aws_sdk_cloudwatchlogs::Client::new(&sdk)
@@ -344,6 +328,36 @@ impl World {
             }
         }
         event
+    }
+}
+
+/// A NAT Gateway in a VPC of its own: its id and its network interface's.
+async fn nat_gateway(sdk: &SdkConfig) -> (String, String) {
+    let ec2 = aws_sdk_ec2::Client::new(sdk);
+    let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.expect("CreateVpc");
+    let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).expect("a VPC id").to_owned();
+    let subnet = ec2.create_subnet().vpc_id(&vpc_id).cidr_block("10.0.1.0/24").send().await.expect("CreateSubnet");
+    let subnet_id = subnet.subnet().and_then(|s| s.subnet_id()).expect("a subnet id").to_owned();
+    let eip = ec2.allocate_address().send().await.expect("AllocateAddress");
+    let nat = ec2
+        .create_nat_gateway()
+        .subnet_id(&subnet_id)
+        .allocation_id(eip.allocation_id().expect("an allocation id"))
+        .send()
+        .await
+        .expect("CreateNatGateway");
+    let gateway = nat.nat_gateway().expect("a NAT Gateway");
+    let nat_gateway_id = gateway.nat_gateway_id().expect("a NAT Gateway id").to_owned();
+    let network_interface_id = gateway.nat_gateway_addresses()[0].network_interface_id().expect("an ENI").to_owned();
+    (nat_gateway_id, network_interface_id)
+}
+
+impl World {
+    /// The same world (stack, table, log group) seen from another NAT Gateway it watches, made
+    /// now; deploy first, then name every gateway in `NAT_GATEWAY_IDS`.
+    pub async fn another_nat_gateway(&self) -> World {
+        let (nat_gateway_id, network_interface_id) = nat_gateway(&self.sdk).await;
+        World { nat_gateway_id, network_interface_id, ..self.clone() }
     }
 }
 
