@@ -263,8 +263,8 @@ impl Deployment {
         last.expect("a status")
     }
 
-    /// The names of the states the execution entered, in order.
-    pub async fn states_entered(&self, execution_arn: &str) -> Vec<String> {
+    /// The execution's history so far (its first 1000 events: more than any test makes).
+    async fn history(&self, execution_arn: &str) -> Vec<aws_sdk_sfn::types::HistoryEvent> {
         let history = self
             .sfn
             .get_execution_history()
@@ -273,8 +273,13 @@ impl Deployment {
             .send()
             .await
             .expect("GetExecutionHistory");
-        history
-            .events()
+        history.events().to_vec()
+    }
+
+    /// The names of the states the execution entered, in order.
+    pub async fn states_entered(&self, execution_arn: &str) -> Vec<String> {
+        self.history(execution_arn)
+            .await
             .iter()
             .filter(|e| {
                 matches!(
@@ -292,16 +297,8 @@ impl Deployment {
 
     /// The errors the execution's tasks failed with so far, retried or not, in order.
     pub async fn history_errors(&self, execution_arn: &str) -> Vec<String> {
-        let history = self
-            .sfn
-            .get_execution_history()
-            .execution_arn(execution_arn)
-            .max_results(1000)
-            .send()
+        self.history(execution_arn)
             .await
-            .expect("GetExecutionHistory");
-        history
-            .events()
             .iter()
             .filter_map(|e| {
                 let task = e.task_failed_event_details().and_then(|d| d.error());

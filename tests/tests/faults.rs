@@ -24,6 +24,23 @@ fn resolve(d: &Deployment, at: i64) -> Value {
     d.deliver("AlarmOkResolverFunction", &d.world.alarm_event("OK", at))
 }
 
+/// A flow log someone else made on the same interface, into another log group (returned).
+async fn someone_elses_flow_log(d: &Deployment) -> String {
+    let group = format!("{}-someone-else", d.world.log_group_name);
+    aws_sdk_cloudwatchlogs::Client::new(&d.world.sdk).create_log_group().log_group_name(&group).send().await.unwrap();
+    aws_sdk_ec2::Client::new(&d.world.sdk)
+        .create_flow_logs()
+        .resource_ids(&d.world.network_interface_id)
+        .resource_type(aws_sdk_ec2::types::FlowLogsResourceType::NetworkInterface)
+        .traffic_type(aws_sdk_ec2::types::TrafficType::All)
+        .log_group_name(&group)
+        .deliver_logs_permission_arn("arn:aws:iam::123456789012:role/theirs")
+        .send()
+        .await
+        .unwrap();
+    group
+}
+
 /// The invariants every row of the matrix asserts.
 async fn nothing_left(d: &Deployment) {
     assert!(d.flow_logs().await.is_empty(), "flow logs left: {:?}", d.flow_logs().await);
@@ -148,20 +165,7 @@ async fn the_workflow_disappears_while_waiting_and_the_sweep_cleans_up() {
 #[tokio::test]
 async fn the_sweep_never_touches_a_running_recording_or_a_flow_log_it_did_not_create() {
     let d = deployed().await;
-    // A flow log someone else made on the same interface, into another log group
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&d.world.sdk);
-    let other_group = format!("{}-someone-else", d.world.log_group_name);
-    logs.create_log_group().log_group_name(&other_group).send().await.unwrap();
-    aws_sdk_ec2::Client::new(&d.world.sdk)
-        .create_flow_logs()
-        .resource_ids(&d.world.network_interface_id)
-        .resource_type(aws_sdk_ec2::types::FlowLogsResourceType::NetworkInterface)
-        .traffic_type(aws_sdk_ec2::types::TrafficType::All)
-        .log_group_name(&other_group)
-        .deliver_logs_permission_arn("arn:aws:iam::123456789012:role/theirs")
-        .send()
-        .await
-        .unwrap();
+    let other_group = someone_elses_flow_log(&d).await;
     let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
     d.waiting(&exec).await;
     let report = d.deliver("FlowlogSweeperFunction", &serde_json::json!({}));
@@ -338,18 +342,7 @@ fn response_catcher() -> (String, std::sync::mpsc::Receiver<(String, Value)>) {
 async fn uninstalling_stops_the_recordings_and_deletes_every_flow_log_of_the_stack_and_no_other() {
     let d = deployed().await;
     // Someone else's flow log on the same interface, and a recording running
-    let theirs = format!("{}-someone-else", d.world.log_group_name);
-    aws_sdk_cloudwatchlogs::Client::new(&d.world.sdk).create_log_group().log_group_name(&theirs).send().await.unwrap();
-    aws_sdk_ec2::Client::new(&d.world.sdk)
-        .create_flow_logs()
-        .resource_ids(&d.world.network_interface_id)
-        .resource_type(aws_sdk_ec2::types::FlowLogsResourceType::NetworkInterface)
-        .traffic_type(aws_sdk_ec2::types::TrafficType::All)
-        .log_group_name(&theirs)
-        .deliver_logs_permission_arn("arn:aws:iam::123456789012:role/theirs")
-        .send()
-        .await
-        .unwrap();
+    let theirs = someone_elses_flow_log(&d).await;
     let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
     d.waiting(&exec).await;
     assert_eq!(d.flow_logs().await.len(), 2);
