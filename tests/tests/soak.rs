@@ -65,6 +65,8 @@ enum Fault {
     Crash(&'static str),
     /// The action's next calls are throttled.
     Throttle(&'static str, usize),
+    /// Every call of the action waits this long from now on.
+    Latency(&'static str, Duration),
 }
 
 /// The functions a crash may hit: a crash in the first two fails that execution (their errors
@@ -80,7 +82,8 @@ const THROTTLED: [&str; 6] = [
 ];
 
 /// Episodes per NAT Gateway until there are at least `events` deliveries: each episode an ALARM
-/// then its OK minutes later; 15% delivered twice, 30% late by up to three minutes.
+/// then its OK minutes later; 15% delivered twice, 30% late by up to three minutes; before one
+/// delivery in 25 a crash, one in 17 a throttle, one in 50 a new latency on an action.
 fn schedule(rng: &mut Rng, events: usize) -> Vec<Delivery> {
     let mut deliveries = Vec::new();
     let mut clocks: Vec<i64> = (0..NAT_GATEWAYS).map(|_| rng.below(60_000) as i64).collect();
@@ -98,6 +101,10 @@ fn schedule(rng: &mut Rng, events: usize) -> Vec<Delivery> {
                     4..=9 => Some(Fault::Throttle(
                         THROTTLED[rng.below(THROTTLED.len() as u64) as usize],
                         1 + rng.below(4) as usize,
+                    )),
+                    10..=11 => Some(Fault::Latency(
+                        THROTTLED[rng.below(THROTTLED.len() as u64) as usize],
+                        Duration::from_millis(rng.below(300)),
                     )),
                     _ => None,
                 };
@@ -151,6 +158,7 @@ async fn run_seed(seed: u64, events: usize) -> Outcome {
                 d.local.gateway.crash_next(d.function(function), 1);
             }
             Some(Fault::Throttle(action, count)) => d.local.gateway.realism().throttle_next(action, *count),
+            Some(Fault::Latency(action, delay)) => d.local.gateway.realism().set_latency(action, *delay),
             None => {}
         }
         let event = worlds[delivery.nat]
