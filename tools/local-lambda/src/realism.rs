@@ -192,7 +192,7 @@ impl Realism {
         })
     }
 
-    /// Notes what a successful call created; says whether the response must be read for it.
+    /// Whether the call creates something the lag hides (its response is read for the new ids).
     pub fn creates(call: &Call) -> bool {
         call.is("states:StartExecution") || call.is("ec2:CreateFlowLogs")
     }
