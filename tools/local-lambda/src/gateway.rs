@@ -2,7 +2,6 @@
 //! moto (DynamoDB calls one at a time, as DynamoDB's conditions would order them).
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
@@ -14,7 +13,7 @@ use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tracing::info;
@@ -22,7 +21,7 @@ use tracing::info;
 use crate::function::{ColdStart, Function, FunctionSpec, Outcome};
 use crate::realism::{Before, Call, Realism};
 use crate::resign::Signer;
-use crate::{full, plain, Body};
+use crate::{full, plain, serve, Body};
 
 /// The gateway: functions by name and ARN, and the upstream (moto) for everything else.
 pub struct Gateway {
@@ -139,20 +138,10 @@ pub async fn start(listen: SocketAddr, upstream: &str) -> std::io::Result<Gatewa
         signer: Signer::default(),
     });
     let serving = Arc::clone(&gateway);
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
-            let gateway = Arc::clone(&serving);
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                    let gateway = Arc::clone(&gateway);
-                    async move { Ok::<_, Infallible>(gateway.handle(request).await) }
-                });
-                let _ =
-                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-            });
-        }
-    });
+    tokio::spawn(serve(listener, move |request| {
+        let gateway = Arc::clone(&serving);
+        async move { gateway.handle(request).await }
+    }));
     info!(%addr, "local Lambda gateway listening");
     Ok(GatewayHandle { addr, gateway })
 }

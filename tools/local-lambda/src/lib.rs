@@ -16,12 +16,17 @@ mod realism;
 mod resign;
 mod runtime_api;
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::{Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
 
 pub use function::{
     die_with_parent, lambda_environment, ColdStart, FunctionSpec, Outcome, RoleCredentials, MAX_INSTANCES_PER_FUNCTION,
@@ -45,4 +50,24 @@ pub(crate) fn plain(status: StatusCode, text: &str) -> Response<Body> {
     let mut response = Response::new(full(text.to_owned()));
     *response.status_mut() = status;
     response
+}
+
+/// Serves HTTP/1.1 on `listener`, each connection on a task of its own and each request answered
+/// by `handle`, until the listener fails: the gateway and every Runtime API endpoint.
+pub(crate) async fn serve<H, F>(listener: TcpListener, handle: H)
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { return };
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let answer = handle(request);
+                async move { Ok::<_, Infallible>(answer.await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
 }

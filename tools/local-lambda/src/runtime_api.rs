@@ -1,31 +1,23 @@
 //! The Lambda Runtime API one process talks to: `invocation/next`, its response or error, and
 //! `init/error`.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tracing::warn;
 
 use crate::function::{Function, Outcome};
-use crate::{plain, Body};
+use crate::{plain, serve, Body};
 
 pub(crate) async fn serve_runtime_api(listener: TcpListener, function: Arc<Function>, instance: u64) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else { return };
+    serve(listener, move |request| {
         let function = Arc::clone(&function);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                let function = Arc::clone(&function);
-                async move { Ok::<_, Infallible>(runtime_api(&function, instance, request).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-        });
-    }
+        async move { runtime_api(&function, instance, request).await }
+    })
+    .await
 }
 
 async fn runtime_api(function: &Function, instance: u64, request: Request<Incoming>) -> Response<Body> {
