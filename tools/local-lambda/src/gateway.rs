@@ -279,7 +279,10 @@ impl Gateway {
             Ok(response) => response,
             Err(e) => return plain(StatusCode::BAD_GATEWAY, &format!("moto did not answer: {e}")),
         };
-        let Some(call) = call.filter(|c| Realism::creates(c) || self.realism.hides_from(c)) else {
+        // Decided before the response: whether it names new resources, and whether it must hide
+        // young ones from this caller.
+        let hides = call.as_ref().is_some_and(|c| self.realism.hides_from(c));
+        let Some(call) = call.filter(|c| hides || Realism::creates(c)) else {
             return response.map(|b| b.boxed());
         };
         // A response the realism reads: whole, then as the caller should see it.
@@ -292,7 +295,7 @@ impl Gateway {
             return Response::from_parts(parts, full(body));
         }
         self.realism.born_in(&call, &body);
-        let body = if self.realism.hides_from(&call) {
+        let body = if hides {
             Bytes::from(self.realism.without_young_flow_logs(&String::from_utf8_lossy(&body)))
         } else {
             body

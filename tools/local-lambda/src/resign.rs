@@ -52,12 +52,13 @@ impl Signer {
     pub fn resign(&self, parts: &mut Parts, call: &Call, body: &[u8]) -> Result<Option<Bytes>, String> {
         let Some(key) = &call.access_key else { return Ok(None) };
         let stand_in = self.stand_ins.read().unwrap().get(key).cloned();
-        if stand_in.is_none() && !is_form(parts) {
+        let form = is_form(parts);
+        if stand_in.is_none() && !form {
             return Ok(None);
         }
         let key = stand_in.as_ref().unwrap_or(key);
         let Some(credentials) = self.secrets.read().unwrap().get(key).cloned() else { return Ok(None) };
-        let body = if is_form(parts) {
+        let body = if form {
             Bytes::from(botocore_form(&String::from_utf8_lossy(body)))
         } else {
             Bytes::copy_from_slice(body)
