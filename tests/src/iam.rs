@@ -45,10 +45,7 @@ fn form_encode(value: &str) -> String {
 
 /// The text of the first `<name>` element of an XML answer.
 fn xml_text(xml: &str, name: &str) -> String {
-    let open = format!("<{name}>");
-    let start = xml.find(&open).unwrap_or_else(|| panic!("no <{name}> in {xml}")) + open.len();
-    let end = start + xml[start..].find(&format!("</{name}>")).expect("a closed element");
-    xml[start..end].to_owned()
+    local_lambda::element(xml, name).unwrap_or_else(|| panic!("no <{name}> in {xml}")).to_owned()
 }
 
 fn allow(actions: &[String]) -> String {

@@ -186,9 +186,14 @@ pub fn moto_stack() -> &'static MotoStack {
 /// and sees moto as it is) and the gateway's endpoint.
 pub async fn sdk() -> SdkConfig {
     let (key, secret) = moto_stack().principals.harness.clone();
+    sdk_as(aws_sdk_sqs::config::Credentials::new(key, secret, None, None, "harness")).await
+}
+
+/// The same configuration with other credentials: a function's role, say.
+pub async fn sdk_as(credentials: aws_sdk_sqs::config::Credentials) -> SdkConfig {
     lambda_env::loader()
         .region(aws_config::Region::new(REGION))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(key, secret, None, None, "harness"))
+        .credentials_provider(credentials)
         .endpoint_url(&moto_stack().endpoint)
         .load()
         .await

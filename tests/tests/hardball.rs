@@ -89,18 +89,14 @@ async fn a_function_may_do_what_its_template_role_allows_and_nothing_else() {
     use aws_sdk_ec2::error::ProvideErrorMetadata;
     let stack = moto_stack();
     let role = stack.credentials_of("alarm-start");
-    let sdk = lambda_env::loader()
-        .region(aws_config::Region::new(recorder_tests::REGION))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            role.access_key_id,
-            role.secret_access_key,
-            Some(role.session_token),
-            None,
-            "alarm-start",
-        ))
-        .endpoint_url(&stack.endpoint)
-        .load()
-        .await;
+    let sdk = recorder_tests::sdk_as(aws_sdk_sqs::config::Credentials::new(
+        role.access_key_id,
+        role.secret_access_key,
+        Some(role.session_token),
+        None,
+        "alarm-start",
+    ))
+    .await;
     // StartRecording's role describes NAT Gateways...
     aws_sdk_ec2::Client::new(&sdk).describe_nat_gateways().send().await.expect("ec2:DescribeNatGateways is allowed");
     // ...and may not delete flow logs: only StopRecording's and the sweep's roles may

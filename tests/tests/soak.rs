@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sfn::types::ExecutionStatus;
-use recorder::flowlogs::{TAG_EXECUTION, TAG_NAT_GATEWAY, TAG_STACK};
+use recorder::flowlogs::{FlowLogs, TaggedFlowLog};
 use recorder::store::SlotTable;
 use recorder_tests::World;
 
@@ -240,32 +240,20 @@ async fn run_seed(seed: u64, events: usize) -> Outcome {
     outcome
 }
 
-/// This stack's flow logs, as they are (the harness sees through the consistency lag).
-async fn tagged(world: &World) -> Vec<(String, String, String)> {
-    let out = aws_sdk_ec2::Client::new(&world.sdk)
-        .describe_flow_logs()
-        .filter(
-            aws_sdk_ec2::types::Filter::builder().name(format!("tag:{TAG_STACK}")).values(&world.stack_name).build(),
-        )
-        .send()
-        .await
-        .expect("DescribeFlowLogs");
-    out.flow_logs()
-        .iter()
-        .map(|f| {
-            let tag = |key: &str| {
-                f.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).unwrap_or("").to_owned()
-            };
-            (f.flow_log_id().unwrap_or("").to_owned(), tag(TAG_NAT_GATEWAY), tag(TAG_EXECUTION))
-        })
-        .collect()
+/// This stack's flow logs, as they are (the harness sees through the consistency lag), with
+/// the library's own lookup by the stack tag.
+async fn tagged(world: &World) -> Vec<TaggedFlowLog> {
+    FlowLogs::from_sdk_config(&world.sdk).find_by_stack(&world.stack_name).await.expect("DescribeFlowLogs")
 }
 
 async fn watch(world: World, violations: Arc<Mutex<Vec<String>>>, done: Arc<AtomicBool>) {
     while !done.load(Ordering::SeqCst) {
         let mut by_nat: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for (_, nat, execution) in tagged(&world).await {
-            by_nat.entry(nat).or_default().insert(execution);
+        for log in tagged(&world).await {
+            by_nat
+                .entry(log.nat_gateway_id.unwrap_or_default())
+                .or_default()
+                .insert(log.execution_arn.unwrap_or_default());
         }
         for (nat, executions) in by_nat.into_iter().filter(|(_, e)| e.len() > 1) {
             violations.lock().unwrap().push(format!("{nat}: {executions:?}"));

@@ -32,7 +32,7 @@ pub use function::{
     die_with_parent, lambda_environment, ColdStart, FunctionSpec, Outcome, RoleCredentials, MAX_INSTANCES_PER_FUNCTION,
 };
 pub use gateway::{invoked_function, start, Gateway, GatewayHandle};
-pub use realism::{Before, Call, Realism};
+pub use realism::{element, Before, Call, Realism};
 
 pub(crate) const ACCOUNT: &str = "123456789012";
 

@@ -233,8 +233,8 @@ impl Realism {
     }
 }
 
-/// The inside of the first `<name>...</name>` of an XML text.
-fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+/// The inside of the first `<name>...</name>` of an XML text (moto's query-protocol answers).
+pub fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
     let open = format!("<{name}>");
     let start = xml.find(&open)? + open.len();
     let end = start + xml[start..].find(&format!("</{name}>"))?;
