@@ -122,30 +122,21 @@ pub async fn handle(
 ) -> CloudFormationCustomResourceResponse {
     let mut response = CloudFormationCustomResourceResponse::default();
     response.physical_resource_id = format!("{}-uninstall-cleanup", config.stack_name);
-    let outcome = match envelope(request) {
-        Err(e) => Err(e),
-        Ok(envelope) => {
-            response.stack_id = envelope.stack_id.to_owned();
-            response.request_id = envelope.request_id.to_owned();
-            response.logical_resource_id = envelope.logical_resource_id.to_owned();
-            match envelope.delete {
-                // Create and Update: nothing to set up.
-                None => Ok(HashMap::new()),
-                Some((physical_resource_id, properties)) => {
-                    response.physical_resource_id = physical_resource_id.to_owned();
-                    match settle(properties) {
-                        Ok(wait) => uninstall(config, ec2, executions, wait).await.map(|report| {
-                            HashMap::from([
-                                ("StoppedExecutions".to_owned(), report.stopped_executions.len().to_string()),
-                                ("DeletedFlowLogs".to_owned(), report.deleted_flow_log_ids.len().to_string()),
-                            ])
-                        }),
-                        Err(e) => Err(e),
-                    }
-                }
-            }
-        }
-    };
+    let outcome: Result<HashMap<String, String>> = async {
+        let envelope = envelope(request)?;
+        response.stack_id = envelope.stack_id.to_owned();
+        response.request_id = envelope.request_id.to_owned();
+        response.logical_resource_id = envelope.logical_resource_id.to_owned();
+        // Create and Update: nothing to set up.
+        let Some((physical_resource_id, properties)) = envelope.delete else { return Ok(HashMap::new()) };
+        response.physical_resource_id = physical_resource_id.to_owned();
+        let report = uninstall(config, ec2, executions, settle(properties)?).await?;
+        Ok(HashMap::from([
+            ("StoppedExecutions".to_owned(), report.stopped_executions.len().to_string()),
+            ("DeletedFlowLogs".to_owned(), report.deleted_flow_log_ids.len().to_string()),
+        ]))
+    }
+    .await;
     match outcome {
         Ok(data) => {
             response.status = CloudFormationCustomResourceResponseStatus::Success;
