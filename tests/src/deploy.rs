@@ -307,6 +307,30 @@ impl Deployment {
             .collect()
     }
 
+    /// What the execution's tasks answered, in order (retried tasks' successful answers too).
+    pub async fn task_outputs(&self, execution_arn: &str) -> Vec<Value> {
+        self.history(execution_arn)
+            .await
+            .iter()
+            .filter_map(|e| {
+                let task = e.task_succeeded_event_details().and_then(|d| d.output());
+                task.or_else(|| e.lambda_function_succeeded_event_details().and_then(|d| d.output()))
+            })
+            .filter_map(|output| serde_json::from_str(output).ok())
+            .collect()
+    }
+
+    /// The SNS message ids of the emails the execution's Notify sent, read from its history
+    /// (every successful Notify answer), not from what the execution ended with.
+    pub async fn sent_message_ids(&self, execution_arn: &str) -> Vec<String> {
+        let outputs = self.task_outputs(execution_arn).await;
+        outputs
+            .iter()
+            .filter(|output| output["action"] == "sent")
+            .filter_map(|output| output["messageId"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     pub async fn slot(&self) -> Option<Slot> {
         SlotTable::from_sdk_config(&self.world.sdk, &self.world.table_name)
             .slot(&self.world.nat_gateway_id)
@@ -336,6 +360,11 @@ impl Deployment {
 
     /// Every email the subscriber has received since the last call.
     pub async fn emails(&self) -> Vec<Email> {
+        self.emails_with_ids().await.into_iter().map(|(_, email)| email).collect()
+    }
+
+    /// The same, each with the message id SNS gave it (what Notify's output names).
+    pub async fn emails_with_ids(&self) -> Vec<(String, Email)> {
         let mut emails = Vec::new();
         loop {
             let out = self
@@ -352,10 +381,10 @@ impl Deployment {
             }
             for message in out.messages() {
                 let envelope: Value = serde_json::from_str(message.body().unwrap_or("{}")).expect("an SNS envelope");
-                emails.push(Email {
-                    subject: envelope["Subject"].as_str().unwrap_or_default().to_owned(),
-                    body: envelope["Message"].as_str().unwrap_or_default().to_owned(),
-                });
+                let id = envelope["MessageId"].as_str().expect("an SNS envelope names its message").to_owned();
+                let subject = envelope["Subject"].as_str().unwrap_or_default().to_owned();
+                let body = envelope["Message"].as_str().unwrap_or_default().to_owned();
+                emails.push((id, Email { subject, body }));
                 if let Some(handle) = message.receipt_handle() {
                     self.sqs.delete_message().queue_url(&self.inbox_url).receipt_handle(handle).send().await.unwrap();
                 }

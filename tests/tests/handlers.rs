@@ -226,19 +226,54 @@ async fn futures_join<T: Send + 'static>(handles: impl Iterator<Item = tokio::ta
 #[tokio::test]
 async fn concurrent_alarms_never_exceed_the_limit() {
     let world = World::new().await;
-    // Two episodes already recorded and ended, limit three
+    // Given two episodes recorded and ended, and a limit of three
     for i in 0..2 {
         let exec = execution();
         let output = start(&world, 3, "ALARM", T0 + i * 60_000, &exec).await;
         stop(&world, &output, &exec, json!({"wait": {}})).await;
     }
+    let count = async || slots(&world).slot(&world.nat_gateway_id).await.unwrap().unwrap().recordings;
+    // When six newer episodes race, and the one that records stops at once: the slot it frees is
+    // claimed by the others while the count stands at the limit
     let runs = (0..6).map(|i| {
         let world = world.clone();
-        tokio::spawn(async move { start(&world, 3, "ALARM", T0 + 600_000 + i, &execution()).await })
+        tokio::spawn(async move {
+            let exec = execution();
+            let output = start(&world, 3, "ALARM", T0 + 600_000 + i, &exec).await;
+            if matches!(output, StartOutput::Record { .. }) {
+                stop(&world, &output, &exec, json!({"wait": {}})).await;
+            }
+            output
+        })
     });
     let outputs = futures_join(runs).await;
-    assert_eq!(outputs.iter().filter(|o| matches!(o, StartOutput::Record { .. })).count(), 1);
-    assert_eq!(slots(&world).slot(&world.nat_gateway_id).await.unwrap().unwrap().recordings, 3);
+    // Then one more records, and each other is refused for a reason the race explains: someone
+    // records, the limit, or an episode older than the one that recorded
+    assert_eq!(outputs.iter().filter(|o| matches!(o, StartOutput::Record { .. })).count(), 1, "{outputs:?}");
+    for output in &outputs {
+        assert!(
+            matches!(
+                output,
+                StartOutput::Record { .. }
+                    | StartOutput::Skip {
+                        reason: SkipReason::AlreadyRecording | SkipReason::LimitReached | SkipReason::DuplicateAlarm,
+                        ..
+                    }
+            ),
+            "{output:?}"
+        );
+    }
+    assert_eq!(count().await, 3);
+    // And every claim on the free slot at the limit is refused for the limit, however many race
+    let late = (0..4).map(|i| {
+        let world = world.clone();
+        tokio::spawn(async move { start(&world, 3, "ALARM", T0 + 1_200_000 + i, &execution()).await })
+    });
+    for output in futures_join(late).await {
+        assert!(matches!(output, StartOutput::Skip { reason: SkipReason::LimitReached, .. }), "{output:?}");
+    }
+    assert_eq!(count().await, 3);
+    assert!(world.flow_logs().await.is_empty());
 }
 
 #[tokio::test]

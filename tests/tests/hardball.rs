@@ -1,7 +1,7 @@
 //! The local stack as unkind as AWS: every function with its own role's permissions (the
 //! harness's default), a consistency lag long enough to meet every step, and throttled calls.
-//! One gateway serves this file's tests, so each sets the same lag first, and each survives
-//! the others' throttles (retries are what they test).
+//! One gateway serves this file's tests and its throttles are per action: the workflow tests
+//! take turns, so what a test counts is what its own workflow met.
 
 use std::time::Duration;
 
@@ -16,9 +16,17 @@ const LIMIT: Duration = Duration::from_secs(90);
 /// Longer than any of these tests takes to reach its checks.
 const LAG: Duration = Duration::from_secs(30);
 
+/// Held by each workflow test for its whole run.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn deployed() -> Deployment {
     moto_stack().gateway.realism().set_consistency_lag(LAG);
     World::new().await.deploy(&[]).await
+}
+
+/// The access key a function (by binary name) signs its calls with.
+fn key_of(binary: &str) -> String {
+    moto_stack().credentials_of(binary).access_key_id
 }
 
 fn resolve(d: &Deployment, at: i64) -> serde_json::Value {
@@ -27,22 +35,25 @@ fn resolve(d: &Deployment, at: i64) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_recording_stopped_before_ec2_lists_its_flow_log_still_deletes_it() {
+    let _turn = TURN.lock().await;
     let d = deployed().await;
-    let hidden_before = d.local.gateway.realism().hidden();
     let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
     d.waiting(&exec).await;
+    let realism = d.local.gateway.realism();
+    let hidden_before = realism.hidden_from(&key_of("flowlog-stop"));
     assert_eq!(resolve(&d, T0 + MINUTE)["outcome"], "resumed");
     let done = d.finished(&exec, LIMIT).await;
     assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
-    // StopRecording's lookup by tag could not see the new flow log (it was hidden from it):
-    // the ids StartRecording carried in the state are what deleted it
-    assert!(d.local.gateway.realism().hidden() > hidden_before, "the lag never met the workflow");
+    // StopRecording's own lookup by tag could not see the new flow log (it was hidden from
+    // StopRecording's role): the ids StartRecording carried in the state are what deleted it
+    assert!(realism.hidden_from(&key_of("flowlog-stop")) > hidden_before, "the lag never met StopRecording");
     assert_eq!(done.output["stop"]["deletedFlowLogIds"].as_array().map(Vec::len), Some(1), "{done:?}");
     assert!(d.flow_logs().await.is_empty());
 }
 
 #[tokio::test]
 async fn the_sweep_leaves_a_running_recording_step_functions_does_not_list_yet() {
+    let _turn = TURN.lock().await;
     let d = deployed().await;
     let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
     d.waiting(&exec).await;
@@ -62,6 +73,7 @@ async fn the_sweep_leaves_a_running_recording_step_functions_does_not_list_yet()
 
 #[tokio::test]
 async fn throttled_calls_are_retried_and_the_recording_ends_clean() {
+    let _turn = TURN.lock().await;
     let d = deployed().await;
     let realism = d.local.gateway.realism();
     // More throttles than the SDK's three attempts for the deletes: the state machine's retry
@@ -79,6 +91,9 @@ async fn throttled_calls_are_retried_and_the_recording_ends_clean() {
     for ((action, count), before) in throttles.iter().zip(before) {
         assert_eq!(realism.throttled(action) - before, *count, "{action} was not throttled as set");
     }
+    // Three throttled deletes used up the SDK's attempts: StopRecording failed Transient once
+    // and the state machine's retry ran it again; the other throttles the SDK absorbed
+    assert_eq!(d.history_errors(&exec).await, ["Transient"], "{done:?}");
     assert!(d.flow_logs().await.is_empty());
     assert_eq!(d.slot().await.unwrap().recordings, 1);
     assert_eq!(d.emails().await.len(), 1);

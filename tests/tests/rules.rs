@@ -1,6 +1,11 @@
 //! The EventBridge rules' patterns from the template, matched by moto's EventBridge: our ALARM
-//! and OK events reach their targets; another stack's alarm and another metric's do not.
-//! (moto cannot deliver to a state machine target, so each rule gets an SQS queue here.)
+//! and OK events reach their targets; another stack's alarm, another metric's, another
+//! account's and another Region's do not. (moto cannot deliver to a state machine target, so
+//! each rule gets an SQS queue here.)
+//!
+//! PutEvents stamps an event's `account` and `region` with the sender's ("Amazon EventBridge
+//! events", EventBridge User Guide; moto does the same), so an event from elsewhere is made by
+//! deploying the pattern for a stack that lives elsewhere, on the same bus as a control.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +16,12 @@ use serde_json::Value;
 
 /// A rule's pattern as CloudFormation would deploy it, in JSON.
 fn pattern(template: &Template, resource: &str, event: &str) -> Value {
-    let resolver = Resolver { stack_name: STACK, region: REGION, account: ACCOUNT, resources: BTreeMap::new() };
+    pattern_in(template, resource, event, ACCOUNT, REGION)
+}
+
+/// The same, for the stack deployed in `account` and `region`.
+fn pattern_in(template: &Template, resource: &str, event: &str, account: &str, region: &str) -> Value {
+    let resolver = Resolver { stack_name: STACK, region, account, resources: BTreeMap::new() };
     let mut pattern: serde_norway::Value = match event {
         // A rule of its own
         "" => template.resource(resource)["Properties"]["EventPattern"].clone(),
@@ -34,30 +44,45 @@ fn resolve_all(template: &Template, resolver: &Resolver<'_>, value: &mut serde_n
 
 /// Which of the events reach a queue behind a rule with `pattern`, as `alarmName@state`.
 async fn matching(pattern: &Value, sent: &[Value]) -> Vec<String> {
+    matching_on_one_bus(REGION, std::slice::from_ref(pattern), sent).await.remove(0)
+}
+
+/// One rule per pattern, each with its own queue, on one new bus in `region`; the events are
+/// put there once. What reached each rule's queue, as `alarmName@state`.
+async fn matching_on_one_bus(region: &str, patterns: &[Value], sent: &[Value]) -> Vec<Vec<String>> {
     let config = sdk().await;
-    let events = aws_sdk_eventbridge::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
+    let region = aws_config::Region::new(region.to_owned());
+    let events = aws_sdk_eventbridge::Client::from_conf(
+        aws_sdk_eventbridge::config::Builder::from(&config).region(region.clone()).build(),
+    );
+    let sqs =
+        aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&config).region(region.clone()).build());
     let bus = unique("bus");
     events.create_event_bus().name(&bus).send().await.expect("CreateEventBus");
-    let queue_url = sqs.create_queue().queue_name(unique("rule")).send().await.unwrap().queue_url().unwrap().to_owned();
-    let queue_arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{}", queue_url.rsplit('/').next().unwrap());
-    let rule = unique("rule");
-    events
-        .put_rule()
-        .name(&rule)
-        .event_bus_name(&bus)
-        .event_pattern(pattern.to_string())
-        .send()
-        .await
-        .expect("PutRule");
-    events
-        .put_targets()
-        .rule(&rule)
-        .event_bus_name(&bus)
-        .targets(Target::builder().id("queue").arn(queue_arn).build().unwrap())
-        .send()
-        .await
-        .expect("PutTargets");
+    let mut queues = Vec::new();
+    for pattern in patterns {
+        let queue_url =
+            sqs.create_queue().queue_name(unique("rule")).send().await.unwrap().queue_url().unwrap().to_owned();
+        let queue_arn = format!("arn:aws:sqs:{region}:{ACCOUNT}:{}", queue_url.rsplit('/').next().unwrap());
+        let rule = unique("rule");
+        events
+            .put_rule()
+            .name(&rule)
+            .event_bus_name(&bus)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await
+            .expect("PutRule");
+        events
+            .put_targets()
+            .rule(&rule)
+            .event_bus_name(&bus)
+            .targets(Target::builder().id("queue").arn(queue_arn).build().unwrap())
+            .send()
+            .await
+            .expect("PutTargets");
+        queues.push(queue_url);
+    }
     for event in sent {
         let entry = PutEventsRequestEntry::builder()
             .event_bus_name(&bus)
@@ -71,11 +96,20 @@ async fn matching(pattern: &Value, sent: &[Value]) -> Vec<String> {
         let out = events.put_events().entries(entry).send().await.expect("PutEvents");
         assert_eq!(out.failed_entry_count(), 0, "{out:?}");
     }
+    let mut all = Vec::new();
+    for queue_url in queues {
+        all.push(received(&sqs, &queue_url).await);
+    }
+    all
+}
+
+/// Every event the queue holds, as `alarmName@state`, sorted.
+async fn received(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<String> {
     let mut arrived = Vec::new();
     loop {
         let out = sqs
             .receive_message()
-            .queue_url(&queue_url)
+            .queue_url(queue_url)
             .max_number_of_messages(10)
             .wait_time_seconds(1)
             .send()
@@ -92,7 +126,7 @@ async fn matching(pattern: &Value, sent: &[Value]) -> Vec<String> {
                 event["detail"]["state"]["value"].as_str().unwrap()
             ));
             sqs.delete_message()
-                .queue_url(&queue_url)
+                .queue_url(queue_url)
                 .receipt_handle(message.receipt_handle().unwrap())
                 .send()
                 .await
@@ -150,4 +184,60 @@ async fn an_alarm_of_our_name_in_another_account_never_matches() {
     )]);
     let arrived = matching(&pattern(&template, "AlarmFiredRule", ""), &[event]).await;
     assert!(arrived.is_empty(), "{arrived:?}");
+}
+
+/// The ALARM and OK rules' patterns for a stack in `account` and `region`, each twice: as
+/// deployed, and without `clause` (the control that shows which clause refused an event).
+fn with_and_without(template: &Template, account: &str, region: &str, clause: &str) -> Vec<Value> {
+    let mut patterns = Vec::new();
+    for (resource, event) in [("AlarmFiredRule", ""), ("AlarmOkResolverFunction", "AlarmOk")] {
+        let deployed = pattern_in(template, resource, event, account, region);
+        let mut control = deployed.clone();
+        assert!(control.as_object_mut().unwrap().remove(clause).is_some(), "{resource} has no {clause} clause");
+        patterns.extend([deployed, control]);
+    }
+    patterns
+}
+
+const OTHER_ACCOUNT: &str = "999999999999";
+const OTHER_REGION: &str = "us-west-2";
+
+/// The fixture's ALARM and OK, naming alarms of the stack in `account` and `region`.
+fn events_naming(account: &str, region: &str) -> Vec<Value> {
+    ["alarm.json", "ok.json"]
+        .map(|name| {
+            let mut event = fixture(name);
+            let alarm = event["detail"]["alarmName"].as_str().unwrap().to_owned();
+            event["resources"] = serde_json::json!([format!("arn:aws:cloudwatch:{region}:{account}:alarm:{alarm}")]);
+            event
+        })
+        .to_vec()
+}
+
+#[tokio::test]
+async fn the_account_clause_refuses_an_event_sent_from_another_account_than_the_stacks() {
+    // The stack lives in another account; this account sends an event that names that stack's
+    // alarm in `resources` (a sender chooses those), and EventBridge stamps this account
+    let template = Template::load();
+    let patterns = with_and_without(&template, OTHER_ACCOUNT, REGION, "account");
+    let arrived = matching_on_one_bus(REGION, &patterns, &events_naming(OTHER_ACCOUNT, REGION)).await;
+    let alarm = "nat-recorder.NatGatewaySpike.nat-0123456789abcdef0";
+    assert!(arrived[0].is_empty() && arrived[2].is_empty(), "the rules let another account's event in: {arrived:?}");
+    // The control, on the same bus: without the account clause, the same events match
+    assert_eq!(arrived[1], [format!("{alarm}@ALARM")], "{arrived:?}");
+    assert_eq!(arrived[3], [format!("{alarm}@OK")], "{arrived:?}");
+}
+
+#[tokio::test]
+async fn the_region_clause_refuses_an_event_sent_in_another_region_than_the_stacks() {
+    // The stack lives in us-east-1; an event that names its alarm is sent on a bus in us-west-2,
+    // and EventBridge stamps us-west-2
+    let template = Template::load();
+    let patterns = with_and_without(&template, ACCOUNT, REGION, "region");
+    let arrived = matching_on_one_bus(OTHER_REGION, &patterns, &events_naming(ACCOUNT, REGION)).await;
+    let alarm = "nat-recorder.NatGatewaySpike.nat-0123456789abcdef0";
+    assert!(arrived[0].is_empty() && arrived[2].is_empty(), "the rules let another Region's event in: {arrived:?}");
+    // The control, on the same bus: without the region clause, the same events match
+    assert_eq!(arrived[1], [format!("{alarm}@ALARM")], "{arrived:?}");
+    assert_eq!(arrived[3], [format!("{alarm}@OK")], "{arrived:?}");
 }

@@ -227,10 +227,12 @@ async fn the_report_waits_for_the_last_records_at_most_report_delay_seconds_and_
     assert_eq!(resolve(&d, T0 + MINUTE)["outcome"], "resumed");
     let done = d.finished(&exec, LIMIT).await;
     assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
-    // No record ever arrives: Notify asks to wait, once or more, until the delay is over
+    // No record ever arrives: Notify asks to wait, once or more, until the delay is over, and
+    // not longer: each wait lasts at least a second, so a 2 s delay from a stop stamped in whole
+    // seconds allows at most three (a delay ten times too long would take twenty)
     let entered = d.states_entered(&exec).await;
     let waits = entered.iter().filter(|s| *s == "WaitForDelivery").count();
-    assert!(waits >= 1, "{entered:?}");
+    assert!((1..=3).contains(&waits), "{waits} waits for a 2 s delay: {entered:?}");
     assert_eq!(entered.iter().filter(|s| *s == "Notify").count(), waits + 1, "{entered:?}");
     assert_eq!(entered.last().map(String::as_str), Some("Done"));
     let emails = d.emails().await;
@@ -281,7 +283,10 @@ async fn the_report_goes_as_soon_as_the_last_records_have_arrived() {
 
 #[tokio::test]
 async fn an_early_ok_ends_the_recording_at_the_minimum_not_at_the_ok_nor_the_time_limit() {
-    let d = deployed(&[("MinRecordingSeconds", "5"), ("RecordingTime", "120")]).await;
+    // A minimum well above the pipeline's own delay (StartRecording alone takes seconds under
+    // the consistency lag), so that only RecordAtLeast can make the recording last it
+    const MINIMUM: i64 = 20;
+    let d = deployed(&[("MinRecordingSeconds", &MINIMUM.to_string()), ("RecordingTime", "120")]).await;
     let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
     d.waiting(&exec).await;
     // The spike ends at once: the OK comes seconds after the ALARM
@@ -291,20 +296,27 @@ async fn an_early_ok_ends_the_recording_at_the_minimum_not_at_the_ok_nor_the_tim
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(d.status(&exec).await.status, ExecutionStatus::Running);
     assert_eq!(d.flow_logs().await.len(), 1, "the flow log runs until the minimum");
-    // It ends at the minimum: well before RecordingTime
-    let done = d.finished(&exec, Duration::from_secs(30)).await;
+    // It ends at the minimum: not before recordAtLeastUntil, well before RecordingTime
+    let done = d.finished(&exec, Duration::from_secs(60)).await;
     let ended_after_ok = ok_at.elapsed();
     assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
     assert_eq!(done.output["stop"]["ending"], "alarm-ok");
-    let started =
-        chrono::DateTime::parse_from_rfc3339(done.output["start"]["recording"]["startedAt"].as_str().unwrap()).unwrap();
-    let stopped = chrono::DateTime::parse_from_rfc3339(done.output["stop"]["stoppedAt"].as_str().unwrap()).unwrap();
+    let time = |value: &Value| chrono::DateTime::parse_from_rfc3339(value.as_str().unwrap()).unwrap();
+    let started = time(&done.output["start"]["recording"]["startedAt"]);
+    let until = time(&done.output["start"]["recording"]["recordAtLeastUntil"]);
+    let stopped = time(&done.output["stop"]["stoppedAt"]);
+    // (the start is stamped in whole seconds, the minimum's end rounded up to the next one)
+    let minimum = (until - started).num_seconds();
+    assert!((MINIMUM..=MINIMUM + 1).contains(&minimum), "recordAtLeastUntil is {minimum} s after the start");
+    assert!(stopped >= until, "stopped at {stopped}, before the minimum ran out at {until}");
     let recorded = (stopped - started).num_seconds();
-    assert!((5..60).contains(&recorded), "recorded {recorded} s; the minimum is 5, the limit 120");
-    assert!(ended_after_ok < Duration::from_secs(30), "{ended_after_ok:?}");
+    assert!((MINIMUM..60).contains(&recorded), "recorded {recorded} s; the minimum is {MINIMUM}, the limit 120");
+    assert!(ended_after_ok < Duration::from_secs(60), "{ended_after_ok:?}");
     assert_eq!(d.states_entered(&exec).await, HAPPY_PATH);
     assert!(d.flow_logs().await.is_empty());
-    eprintln!("early OK: recorded {recorded} s (minimum 5 s, limit 120 s); ended {ended_after_ok:?} after the OK");
+    eprintln!(
+        "early OK: recorded {recorded} s (minimum {MINIMUM} s, limit 120 s); ended {ended_after_ok:?} after the OK"
+    );
 }
 
 #[tokio::test]

@@ -21,8 +21,16 @@ fn strings(value: &Value) -> Vec<String> {
     }
 }
 
-/// Every inline policy statement of the template, with the resource it belongs to.
-fn statements(template: &Template) -> Vec<(String, Value)> {
+/// Where a statement stands: an identity's policy, or a KMS key's policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Identity,
+    Key,
+}
+
+/// Every policy statement of the template, inline policies and key policies, with the resource
+/// it belongs to.
+fn statements(template: &Template) -> Vec<(String, Kind, Value)> {
     let mut out = Vec::new();
     for (id, resource) in template.root["Resources"].as_mapping().unwrap() {
         let id = id.as_str().unwrap().to_owned();
@@ -30,33 +38,52 @@ fn statements(template: &Template) -> Vec<(String, Value)> {
         let mut documents = Vec::new();
         for policy in properties["Policies"].as_sequence().into_iter().flatten() {
             if !policy["Statement"].is_null() {
-                documents.push(policy.clone());
+                documents.push((Kind::Identity, policy.clone()));
             }
             if !policy["PolicyDocument"].is_null() {
-                documents.push(policy["PolicyDocument"].clone());
+                documents.push((Kind::Identity, policy["PolicyDocument"].clone()));
             }
         }
-        for document in documents {
+        if !properties["KeyPolicy"].is_null() {
+            documents.push((Kind::Key, properties["KeyPolicy"].clone()));
+        }
+        for (kind, document) in documents {
             for statement in document["Statement"].as_sequence().unwrap() {
-                out.push((id.clone(), statement.clone()));
+                out.push((id.clone(), kind, statement.clone()));
             }
         }
     }
     out
 }
 
+/// The one statement allowed a wildcard action: a key policy's grant to the account itself.
+/// Without it nobody could manage or delete the key ("Default key policy", AWS KMS Developer
+/// Guide: it "gives the AWS account that owns the KMS key full access to the KMS key"); IAM
+/// policies in the account then decide who may use that access.
+const KEY_ADMINISTRATION: (&str, &str) = ("ReportTopicKey", "TheAccountAdministersTheKey");
+
 #[test]
 fn no_action_is_a_wildcard_and_resource_star_only_where_aws_offers_nothing_narrower() {
     let template = Template::load();
     let found = statements(&template);
-    assert!(found.len() >= 15, "{} statements", found.len());
-    for (id, statement) in &found {
+    assert!(found.iter().filter(|(_, kind, _)| *kind == Kind::Identity).count() >= 15, "{found:?}");
+    assert!(found.iter().filter(|(_, kind, _)| *kind == Kind::Key).count() >= 2, "the key policy is read too");
+    for (id, kind, statement) in &found {
         let actions = strings(&statement["Action"]);
         assert!(!actions.is_empty(), "{id}: a statement without actions");
+        let sid = statement["Sid"].as_str().unwrap_or_default();
+        if (id.as_str(), sid) == KEY_ADMINISTRATION {
+            let root = format!("{:?}", statement["Principal"]["AWS"]);
+            assert!(root.contains(":iam::${AWS::AccountId}:root"), "{id}/{sid}: only the account itself: {root}");
+            assert!(statement["Condition"].is_null(), "{id}/{sid}");
+            continue;
+        }
         for action in &actions {
             assert!(!action.contains('*'), "{id}: wildcard action {action}");
         }
-        if strings(&statement["Resource"]).iter().any(|r| r == "*") {
+        // In a key policy, Resource "*" is the key itself ("Key policies in AWS KMS", AWS KMS
+        // Developer Guide); elsewhere it must be an action with no resource type
+        if *kind == Kind::Identity && strings(&statement["Resource"]).iter().any(|r| r == "*") {
             for action in &actions {
                 assert!(NO_RESOURCE_LEVEL.contains(&action.as_str()), "{id}: {action} on Resource \"*\"");
             }
@@ -84,10 +111,10 @@ fn flow_logs_are_deleted_only_when_tagged_with_this_stack() {
     let template = Template::load();
     let deletes: Vec<_> = statements(&template)
         .into_iter()
-        .filter(|(_, s)| strings(&s["Action"]).contains(&"ec2:DeleteFlowLogs".to_owned()))
+        .filter(|(_, _, s)| strings(&s["Action"]).contains(&"ec2:DeleteFlowLogs".to_owned()))
         .collect();
     assert!(deletes.len() >= 2, "StopRecording and the sweep delete flow logs");
-    for (id, statement) in deletes {
+    for (id, _, statement) in deletes {
         let condition = &statement["Condition"]["StringEquals"]["aws:ResourceTag/vpc-flowlogs-recorder:stack"];
         assert!(!condition.is_null(), "{id}: DeleteFlowLogs without the stack tag condition");
         assert!(!statement["Resource"].is_sequence(), "{id}: one resource pattern");
@@ -103,13 +130,13 @@ fn flow_logs_are_created_only_with_this_stacks_tag() {
     let template = Template::load();
     let on_flow_logs: Vec<_> = statements(&template)
         .into_iter()
-        .filter(|(_, s)| {
+        .filter(|(_, _, s)| {
             strings(&s["Action"]).contains(&"ec2:CreateFlowLogs".to_owned())
                 && format!("{:?}", s["Resource"]).contains("vpc-flow-log/*")
         })
         .collect();
     assert_eq!(on_flow_logs.len(), 1);
-    assert!(!on_flow_logs[0].1["Condition"]["StringEquals"]["aws:RequestTag/vpc-flowlogs-recorder:stack"].is_null());
+    assert!(!on_flow_logs[0].2["Condition"]["StringEquals"]["aws:RequestTag/vpc-flowlogs-recorder:stack"].is_null());
 }
 
 #[test]

@@ -70,7 +70,8 @@ enum Fault {
 }
 
 /// The functions a crash may hit: a crash in the first two fails that execution (their errors
-/// are caught into StopRecording); StopRecording and Notify retry it.
+/// are caught into StopRecording); StopRecording and Notify retry it. The gateway crashes a
+/// function before it handles its event, so a crash never sends an email twice.
 const CRASHABLE: [&str; 4] = ["AlarmStartFunction", "TokenRegisterFunction", "FlowlogStopFunction", "NotifierFunction"];
 const THROTTLED: [&str; 6] = [
     "ec2:CreateFlowLogs",
@@ -149,14 +150,10 @@ async fn run_seed(seed: u64, events: usize) -> Outcome {
     let watcher = tokio::spawn(watch(world.clone(), Arc::clone(&violations), Arc::clone(&done)));
 
     let mut executions: Vec<String> = Vec::new();
-    let mut crashes_that_fail = 0;
     let started = Instant::now();
     for delivery in &deliveries {
         match &delivery.fault {
-            Some(Fault::Crash(function)) => {
-                crashes_that_fail += usize::from(matches!(*function, "AlarmStartFunction" | "TokenRegisterFunction"));
-                d.local.gateway.crash_next(d.function(function), 1);
-            }
+            Some(Fault::Crash(function)) => d.local.gateway.crash_next(d.function(function), 1),
             Some(Fault::Throttle(action, count)) => d.local.gateway.realism().throttle_next(action, *count),
             Some(Fault::Latency(action, delay)) => d.local.gateway.realism().set_latency(action, *delay),
             None => {}
@@ -183,6 +180,10 @@ async fn run_seed(seed: u64, events: usize) -> Outcome {
 
     // One sweep, then nothing of this stack is left
     let report = d.deliver("FlowlogSweeperFunction", &serde_json::json!({}));
+    // Crashes that struck (not those asked for: one asked for may still be pending) where a crash
+    // fails an execution; the others are retried
+    let crashes_that_fail =
+        ["AlarmStartFunction", "TokenRegisterFunction"].iter().map(|f| d.local.gateway.crashed(d.function(f))).sum();
     let mut outcome =
         Outcome { events: deliveries.len(), executions: executions.len(), crashes_that_fail, ..Outcome::default() };
     let fail = |what: String| -> ! { panic!("seed {seed} broke an invariant (replay: make soak SEED={seed}): {what}") };
@@ -193,20 +194,13 @@ async fn run_seed(seed: u64, events: usize) -> Outcome {
     if !left.is_empty() {
         fail(format!("flow logs left after the sweep ({report}): {left:?}"));
     }
-    let slots = SlotTable::from_sdk_config(&world.sdk, &world.table_name);
-    for nat in &ids {
-        let slot = slots.slot(nat).await.expect("the slot").unwrap_or_default();
-        if slot.active_execution.is_some() {
-            fail(format!("{nat}'s slot is still owned when every execution has ended: {slot:?}"));
-        }
-        if limit > 0 && u64::from(slot.recordings) > limit {
-            fail(format!("{nat} recorded {} times, NumOfRecordings is {limit}", slot.recordings));
-        }
-    }
     // One execution per ALARM delivered: each must end recorded, skipped for a reason this
-    // schedule can cause, or failed where a crash was injected. So every episode is accounted for.
-    let mut notified = 0;
+    // schedule can cause, or failed by a crash that struck it. So every episode is accounted for.
+    // What each recorded is read from its own history, not from the counter the code keeps.
+    let mut recordings: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+    let mut sent = Vec::new();
     for (execution, end) in &finished {
+        let outputs = d.task_outputs(execution).await;
         match &end.status {
             ExecutionStatus::Succeeded => match end.output["start"]["action"].as_str() {
                 Some("record") => outcome.recorded += 1,
@@ -219,23 +213,72 @@ async fn run_seed(seed: u64, events: usize) -> Outcome {
                 }
                 other => fail(format!("{execution} succeeded with start.action {other:?}: {}", end.output)),
             },
-            ExecutionStatus::Failed => outcome.failed += 1,
+            ExecutionStatus::Failed => {
+                outcome.failed += 1;
+                // Only a crash where it fails an execution may fail one here
+                let errors = d.history_errors(execution).await;
+                if !errors.iter().any(|e| e == "Runtime.ExitError") {
+                    fail(format!("{execution} failed ({:?}) with no crash in its history: {errors:?}", end.error));
+                }
+            }
             other => fail(format!("{execution} ended {other:?}")),
         }
-        if d.states_entered(execution).await.iter().any(|s| s == "Notify") {
-            notified += 1;
+        // A StartRecording that recorded, and the StopRecording that ended it
+        let started = outputs.iter().find(|o| o["action"] == "record").map(|o| &o["recording"]);
+        if let Some(recording) = started {
+            let nat = recording["natGatewayId"].as_str().unwrap_or_default().to_owned();
+            let stop = outputs.iter().find(|o| o["stoppedAt"].is_string());
+            let Some(stop) = stop else { fail(format!("{execution} recorded on {nat} and never stopped")) };
+            recordings.entry(nat).or_default().push((seconds(&recording["startedAt"]), seconds(&stop["stoppedAt"])));
         }
+        // Each execution that reached Notify sent one email, and nothing else sent any
+        let ids = d.sent_message_ids(execution).await;
+        let notified = d.states_entered(execution).await.iter().any(|s| s == "Notify");
+        if ids.len() != usize::from(notified) {
+            fail(format!("{execution} sent {} emails, reached Notify: {notified}", ids.len()));
+        }
+        sent.extend(ids);
     }
     if outcome.failed > crashes_that_fail {
-        fail(format!(
-            "{} executions failed, {crashes_that_fail} crashes were injected where they fail one",
-            outcome.failed
-        ));
+        fail(format!("{} executions failed, {crashes_that_fail} crashes struck where they fail one", outcome.failed));
     }
-    // Each execution that reached Notify sent one email; nothing else does (no limit notices here)
-    outcome.emails = d.emails().await.len();
-    if outcome.emails != notified {
-        fail(format!("{} emails for {notified} executions that reached Notify", outcome.emails));
+    // Every NAT Gateway had dozens of episodes: a recorder that records nothing fails here
+    let slots = SlotTable::from_sdk_config(&world.sdk, &world.table_name);
+    for nat in &ids {
+        let mut times = recordings.remove(nat).unwrap_or_default();
+        if times.is_empty() {
+            fail(format!("{nat} had episodes and no recording"));
+        }
+        if limit > 0 && times.len() as u64 > limit {
+            fail(format!(
+                "{nat} recorded {} times (from the executions' histories), NumOfRecordings is {limit}",
+                times.len()
+            ));
+        }
+        // Never two at once, whenever the watcher looked: each recording starts after the last
+        // one stopped (both times are whole seconds, and StartRecording reads its clock before
+        // it claims: a second of slack)
+        times.sort();
+        for pair in times.windows(2) {
+            if pair[1].0 < pair[0].1 - 1 {
+                fail(format!("{nat}: a recording started at {} while the one stopped at {} ran", pair[1].0, pair[0].1));
+            }
+        }
+        let slot = slots.slot(nat).await.expect("the slot").unwrap_or_default();
+        if slot.active_execution.is_some() {
+            fail(format!("{nat}'s slot is still owned when every execution has ended: {slot:?}"));
+        }
+        if u64::from(slot.recordings) != times.len() as u64 {
+            fail(format!("{nat}: the slot counts {} recordings, the executions made {}", slot.recordings, times.len()));
+        }
+    }
+    // The emails are exactly those the executions sent: none lost, none twice
+    let mut emails: Vec<String> = d.emails_with_ids().await.into_iter().map(|(id, _)| id).collect();
+    outcome.emails = emails.len();
+    emails.sort();
+    sent.sort();
+    if emails != sent {
+        fail(format!("emails received {emails:?}, sent by the executions {sent:?}"));
     }
     outcome
 }
@@ -258,9 +301,18 @@ async fn watch(world: World, violations: Arc<Mutex<Vec<String>>>, done: Arc<Atom
         for (nat, executions) in by_nat.into_iter().filter(|(_, e)| e.len() > 1) {
             violations.lock().unwrap().push(format!("{nat}: {executions:?}"));
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Seconds since the epoch of an RFC 3339 time in an execution's output.
+fn seconds(time: &serde_json::Value) -> i64 {
+    let text = time.as_str().unwrap_or_else(|| panic!("{time} is not a time"));
+    chrono::DateTime::parse_from_rfc3339(text).unwrap_or_else(|e| panic!("{text}: {e}")).timestamp()
+}
+
+/// Fewer deliveries than this prove too little to call a soak; `SOAK_EVENTS` may not go below.
+const MIN_EVENTS: u64 = 100;
 
 /// A whole-number setting from the environment; unset or empty (as make passes it) is `None`.
 fn setting(name: &str) -> Option<u64> {
@@ -270,7 +322,9 @@ fn setting(name: &str) -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn seeded_schedules_keep_every_invariant() {
-    let events = setting("SOAK_EVENTS").unwrap_or(300) as usize;
+    let events = setting("SOAK_EVENTS").unwrap_or(300);
+    assert!(events >= MIN_EVENTS, "SOAK_EVENTS={events}: a soak schedules at least {MIN_EVENTS} deliveries");
+    let events = events as usize;
     let seeds: Vec<u64> = match setting("SOAK_SEED") {
         Some(seed) => vec![seed],
         // A new seed each run by default: over many CI runs the schedules differ.
@@ -285,7 +339,7 @@ async fn seeded_schedules_keep_every_invariant() {
         let outcome = run_seed(seed, events).await;
         let o = &outcome;
         eprintln!(
-            "seed {seed}: {} deliveries, {} executions: {} recorded, skipped {:?}, {} failed ({} crashes injected \
+            "seed {seed}: {} deliveries, {} executions: {} recorded, skipped {:?}, {} failed ({} crashes struck \
              where one fails an execution), {} emails, in {:?}",
             o.events,
             o.executions,

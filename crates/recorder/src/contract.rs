@@ -231,6 +231,10 @@ pub struct StopOutput {
     #[serde(flatten)]
     pub ending: Ending,
     pub deleted_flow_log_ids: Vec<String>,
+    /// Flow logs that carry this execution's tags but are not this stack's (`flowlogs::Ownership`):
+    /// left alone, and named here so the refusal shows in the execution's output.
+    #[serde(default)]
+    pub foreign_flow_log_ids: Vec<String>,
     /// RFC 3339.
     pub stopped_at: String,
     /// Whether this execution still owned the slot and released it.

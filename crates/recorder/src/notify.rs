@@ -391,6 +391,7 @@ mod tests {
             nat_gateway_id: "nat-0123456789abcdef0".into(),
             ending,
             deleted_flow_log_ids: vec!["fl-1".into(), "fl-2".into()],
+            foreign_flow_log_ids: vec![],
             stopped_at: "2024-05-14T10:27:34Z".into(),
             released: true,
         }

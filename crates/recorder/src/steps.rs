@@ -28,8 +28,9 @@ pub fn decode<T: DeserializeOwned>(step: &str, value: serde_json::Value) -> Resu
 }
 
 /// Of the flow logs tagged with `execution`, those that are provably this stack's.
-fn owned(tagged: Vec<TaggedFlowLog>, ownership: &Ownership, execution: &str) -> Vec<TaggedFlowLog> {
-    ownership.split(tagged, &sibling_executions(execution).unwrap_or_default()).0
+/// `tagged` split into this stack's own and the ids of those that only carry its tags.
+fn owned(tagged: Vec<TaggedFlowLog>, ownership: &Ownership, execution: &str) -> (Vec<TaggedFlowLog>, Vec<String>) {
+    ownership.split(tagged, &sibling_executions(execution).unwrap_or_default())
 }
 
 fn rfc3339(time: DateTime<Utc>) -> String {
@@ -110,7 +111,7 @@ pub async fn start_recording(
     let interfaces = gateway.network_interface_ids;
     // A retried StartRecording may have created some flow logs already: keep them.
     let existing = if retried {
-        owned(ec2.find_by_execution(&input.execution_arn).await?, &config.ownership(), &input.execution_arn)
+        owned(ec2.find_by_execution(&input.execution_arn).await?, &config.ownership(), &input.execution_arn).0
     } else {
         Vec::new()
     };
@@ -235,8 +236,8 @@ pub async fn stop_recording(
 
     let mut ids: BTreeSet<String> =
         state.recording().map(|r| r.flow_log_ids.iter().cloned().collect()).unwrap_or_default();
-    let tagged = ec2.find_by_execution(&execution).await?;
-    ids.extend(owned(tagged, &config.ownership, &execution).into_iter().map(|f| f.flow_log_id));
+    let (ours, foreign) = owned(ec2.find_by_execution(&execution).await?, &config.ownership, &execution);
+    ids.extend(ours.into_iter().map(|f| f.flow_log_id));
     let ids: Vec<String> = ids.into_iter().collect();
     ec2.delete(&ids).await?;
     // A recording whose start failed never captured: it does not use up NumOfRecordings.
@@ -247,7 +248,14 @@ pub async fn stop_recording(
     }
     let ending = state.ending();
     info!(deleted = ?ids, ending = ?ending, "stopped");
-    Ok(StopOutput { nat_gateway_id: nat, ending, deleted_flow_log_ids: ids, stopped_at: rfc3339(now), released })
+    Ok(StopOutput {
+        nat_gateway_id: nat,
+        ending,
+        deleted_flow_log_ids: ids,
+        foreign_flow_log_ids: foreign,
+        stopped_at: rfc3339(now),
+        released,
+    })
 }
 
 /// How often the notifier looks for the last records while it waits for them.

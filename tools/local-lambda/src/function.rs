@@ -167,8 +167,13 @@ pub(crate) struct Function {
     pub(crate) ready: Mutex<std::collections::HashSet<u64>>,
     /// Fault injection: this many coming invocations kill the process that takes them.
     pub(crate) crashes: AtomicUsize,
+    /// How many invocations a crash has struck so far.
+    pub(crate) crashed: AtomicUsize,
     /// Fault injection: this many coming invocations fail with this error, unrun.
     pub(crate) failures: Mutex<(usize, String)>,
+    /// Fault injection: this many coming invocations run to their end, and then answer
+    /// `Sandbox.Timedout` (the function's work is done; its answer came too late).
+    pub(crate) late_answers: AtomicUsize,
     /// Each instance's cold start, for the benchmark.
     pub(crate) clocks: Mutex<HashMap<u64, StartClock>>,
 }
@@ -225,7 +230,9 @@ impl Function {
             held: AtomicUsize::new(0),
             ready: Mutex::new(std::collections::HashSet::new()),
             crashes: AtomicUsize::new(0),
+            crashed: AtomicUsize::new(0),
             failures: Mutex::new((0, String::new())),
+            late_answers: AtomicUsize::new(0),
             clocks: Mutex::new(HashMap::new()),
         })
     }
@@ -245,6 +252,17 @@ impl Function {
                 return Outcome::FunctionError(error_document(&failures.1, &message));
             }
         }
+        let late = self.late_answers.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        let outcome = self.run(payload).await;
+        if late {
+            let message = "Task timed out (injected by the local gateway after the function ran to its end)";
+            return Outcome::FunctionError(error_document("Sandbox.Timedout", message));
+        }
+        outcome
+    }
+
+    /// Hands one invocation to an instance (starting one if none is idle) and waits for it.
+    async fn run(self: &Arc<Self>, payload: Bytes) -> Outcome {
         let (reply, outcome) = oneshot::channel();
         let request_id = request_id();
         let timeout = self.spec.timeout;
@@ -402,6 +420,7 @@ impl Function {
         let Invocation { request_id, payload, deadline_ms, reply } = invocation;
         self.inflight.lock().unwrap().insert(request_id.clone(), InFlight { instance, reply });
         if self.crashes.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            self.crashed.fetch_add(1, Ordering::SeqCst);
             // The process dies with the event in hand, as a panic under panic = "abort" would;
             // the exit answers the invocation with Runtime.ExitError.
             let kill = self.kill_switches.lock().unwrap().get(&instance).cloned();

@@ -64,15 +64,28 @@ impl GatewayHandle {
         self.function(name).paused.send_replace(false);
     }
 
-    /// Fault injection: the next `count` invocations of the function crash its process while
-    /// it handles them; Step Functions sees `Runtime.ExitError`.
+    /// Fault injection: `count` more of the coming invocations of the function crash its
+    /// process when it takes them, before it handles them; Step Functions sees
+    /// `Runtime.ExitError`. Added to what is already pending, so each crash asked for lands.
     pub fn crash_next(&self, name: &str, count: usize) {
-        self.function(name).crashes.store(count, Ordering::SeqCst);
+        self.function(name).crashes.fetch_add(count, Ordering::SeqCst);
+    }
+
+    /// How many invocations of the function a crash has struck so far.
+    pub fn crashed(&self, name: &str) -> usize {
+        self.function(name).crashed.load(Ordering::SeqCst)
     }
 
     /// Fault injection: the next `count` invocations fail with `error_type`, without running.
     pub fn fail_next(&self, name: &str, count: usize, error_type: &str) {
         *self.function(name).failures.lock().unwrap() = (count, error_type.to_owned());
+    }
+
+    /// Fault injection: the next `count` invocations run to their end, then answer
+    /// `Sandbox.Timedout` as Lambda does for a function whose answer came too late: whatever
+    /// the function did is done, and the caller retries it.
+    pub fn answer_late_next(&self, name: &str, count: usize) {
+        self.function(name).late_answers.fetch_add(count, Ordering::SeqCst);
     }
 
     /// Invokes the function as the Invoke API would, and waits for the outcome.
@@ -296,7 +309,7 @@ impl Gateway {
         }
         self.realism.born_in(&call, &body);
         let body = if hides {
-            Bytes::from(self.realism.without_young_flow_logs(&String::from_utf8_lossy(&body)))
+            Bytes::from(self.realism.without_young_flow_logs(&call, &String::from_utf8_lossy(&body)))
         } else {
             body
         };

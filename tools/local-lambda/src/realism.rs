@@ -91,9 +91,10 @@ fn form_value(body: &[u8], name: &str) -> Option<String> {
 
 #[derive(Default)]
 struct Settings {
-    /// What was throttled so far, by action, and how often something young was hidden.
+    /// What was throttled so far, by action, and how often something young was hidden, by the
+    /// access key of the caller it was hidden from.
     throttled: HashMap<String, usize>,
-    hidden: usize,
+    hidden: HashMap<String, usize>,
     consistency_lag: Duration,
     latency: HashMap<String, Duration>,
     throttles: HashMap<String, usize>,
@@ -143,9 +144,10 @@ impl Realism {
         self.settings.lock().unwrap().throttled.get(action).copied().unwrap_or_default()
     }
 
-    /// How many times a young execution or flow log was hidden from a caller so far.
-    pub fn hidden(&self) -> usize {
-        self.settings.lock().unwrap().hidden
+    /// How many times a young execution or flow log was hidden from the caller that signs with
+    /// `access_key` so far (a function's role: each step has its own).
+    pub fn hidden_from(&self, access_key: &str) -> usize {
+        self.settings.lock().unwrap().hidden.get(access_key).copied().unwrap_or_default()
     }
 
     fn observes(&self, call: &Call) -> bool {
@@ -170,12 +172,15 @@ impl Realism {
         }
     }
 
-    /// Whether `id` was created less than the lag ago, and so is hidden (and counted).
-    fn young(&self, id: &str) -> bool {
+    /// Whether `id` was created less than the lag ago, and so is hidden from `call`'s caller
+    /// (and counted for it).
+    fn young(&self, id: &str, call: &Call) -> bool {
         let mut settings = self.settings.lock().unwrap();
         let lag = settings.consistency_lag;
         let young = self.born.lock().unwrap().get(id).is_some_and(|born| born.elapsed() < lag);
-        settings.hidden += usize::from(young);
+        if young {
+            *settings.hidden.entry(call.access_key.clone().unwrap_or_default()).or_default() += 1;
+        }
         young
     }
 
@@ -186,7 +191,7 @@ impl Realism {
         }
         let request: serde_json::Value = serde_json::from_slice(request).ok()?;
         let arn = request["executionArn"].as_str()?;
-        self.young(arn).then(|| {
+        self.young(arn, call).then(|| {
             serde_json::json!({"__type": "ExecutionDoesNotExist", "message": format!("Execution Does Not Exist: '{arn}'")})
                 .to_string()
         })
@@ -221,11 +226,11 @@ impl Realism {
         call.is("ec2:DescribeFlowLogs") && !self.observes(call)
     }
 
-    /// DescribeFlowLogs' response without the flow logs created less than the lag ago.
-    pub fn without_young_flow_logs(&self, response: &str) -> String {
+    /// DescribeFlowLogs' response to `call` without the flow logs created less than the lag ago.
+    pub fn without_young_flow_logs(&self, call: &Call, response: &str) -> String {
         let Some(set) = element(response, "flowLogSet") else { return response.to_owned() };
         let kept: String = items(set)
-            .filter(|item| element(item, "flowLogId").is_none_or(|id| !self.young(id.trim())))
+            .filter(|item| element(item, "flowLogId").is_none_or(|id| !self.young(id.trim(), call)))
             .map(|item| format!("<item>{item}</item>"))
             .collect();
         let start = set.as_ptr() as usize - response.as_ptr() as usize;
@@ -311,11 +316,13 @@ mod tests {
             &create,
             b"<CreateFlowLogsResponse><flowLogIdSet><item>fl-new</item></flowLogIdSet></CreateFlowLogsResponse>",
         );
-        let shown = realism.without_young_flow_logs(DESCRIBED);
+        let describe = Call::identify(&signed("ec2", "ASIAF", None), b"Action=DescribeFlowLogs").unwrap();
+        let shown = realism.without_young_flow_logs(&describe, DESCRIBED);
         assert!(shown.contains("fl-old") && !shown.contains("fl-new"), "{shown}");
         assert!(shown.ends_with("</item></flowLogSet></DescribeFlowLogsResponse>"), "{shown}");
+        assert_eq!((realism.hidden_from("ASIAF"), realism.hidden_from("ASIAX")), (1, 0), "counted for its caller");
         realism.set_consistency_lag(Duration::ZERO);
-        assert_eq!(realism.without_young_flow_logs(DESCRIBED), DESCRIBED);
+        assert_eq!(realism.without_young_flow_logs(&describe, DESCRIBED), DESCRIBED);
     }
 
     #[test]
