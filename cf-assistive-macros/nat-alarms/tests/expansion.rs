@@ -49,14 +49,21 @@ async fn expand(parameters: Value) -> MacroResponse {
     handle(request(parameters), || async { Err::<Vec<String>, _>("no lookup in this test".to_owned()) }).await
 }
 
-/// Compares with `tests/golden/<name>.json`; `UPDATE_GOLDEN=1` rewrites it (then review the diff).
+/// Compares with `tests/golden/<name>.json`. `UPDATE_GOLDEN=1` rewrites a file that differs and
+/// fails all the same (a run that rewrites its expectations proves nothing): review the diff,
+/// then run again without it.
 fn golden(name: &str, actual: &Value) {
     // Found when the test runs: a build shared by two checkouts writes its own checkout's file.
     let crate_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
     let path = format!("{crate_dir}/tests/golden/{name}.json");
     let text = serde_json::to_string_pretty(actual).unwrap() + "\n";
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+    let same = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .is_some_and(|expected| &expected == actual);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() && !same {
         std::fs::write(&path, &text).unwrap();
+        panic!("{path} rewritten (UPDATE_GOLDEN): review the diff, then run the tests again without UPDATE_GOLDEN");
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e} (UPDATE_GOLDEN=1 writes it)"));
     // Compared as JSON values: key order depends on serde_json's features in the build.

@@ -51,7 +51,7 @@ pub fn required(env: &impl Fn(&str) -> Option<String>, name: &'static str) -> Re
 }
 
 /// The SDK's maintained HTTPS client (hyper and rustls) with ring as rustls' crypto provider, which
-/// cross-compiles for arm64 without aws-lc's C build (README, "Build and performance").
+/// cross-compiles for arm64 without aws-lc's C build (README, "Costs").
 pub fn https_client() -> SharedHttpClient {
     aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
 }
