@@ -225,14 +225,18 @@ async fn the_report_waits_for_the_last_records_at_most_report_delay_seconds_and_
     let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
     d.waiting(&exec).await;
     assert_eq!(resolve(&d, T0 + MINUTE)["outcome"], "resumed");
+    let resumed = std::time::Instant::now();
     let done = d.finished(&exec, LIMIT).await;
+    let reported_after = resumed.elapsed();
     assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
     // No record ever arrives: Notify asks to wait, once or more, until the delay is over, and
     // not longer: each wait lasts at least a second, so a 2 s delay from a stop stamped in whole
-    // seconds allows at most three (a delay ten times too long would take twenty)
+    // seconds allows at most three, and the report goes within the delay plus the pipeline's
+    // own few seconds (a delay ten times too long would take more than 20)
     let entered = d.states_entered(&exec).await;
     let waits = entered.iter().filter(|s| *s == "WaitForDelivery").count();
     assert!((1..=3).contains(&waits), "{waits} waits for a 2 s delay: {entered:?}");
+    assert!(reported_after < Duration::from_secs(12), "the report went {reported_after:?} after the OK");
     assert_eq!(entered.iter().filter(|s| *s == "Notify").count(), waits + 1, "{entered:?}");
     assert_eq!(entered.last().map(String::as_str), Some("Done"));
     let emails = d.emails().await;
