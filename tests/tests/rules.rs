@@ -214,30 +214,30 @@ fn events_naming(account: &str, region: &str) -> Vec<Value> {
         .to_vec()
 }
 
+/// Puts the fixture's ALARM and OK, naming the alarms of the stack in `named` (account,
+/// Region), on a bus in `bus_region`; asserts that the rules deployed for the stack in `stack`
+/// refuse them, and that the same rules without `clause` (the control, on the same bus) let
+/// them in: that clause, and only it, refused them.
+async fn only_the_clause_refuses(clause: &str, stack: (&str, &str), named: (&str, &str), bus_region: &str) {
+    let template = Template::load();
+    let patterns = with_and_without(&template, stack.0, stack.1, clause);
+    let arrived = matching_on_one_bus(bus_region, &patterns, &events_naming(named.0, named.1)).await;
+    let alarm = "nat-recorder.NatGatewaySpike.nat-0123456789abcdef0";
+    assert!(arrived[0].is_empty() && arrived[2].is_empty(), "the {clause} clause let the events in: {arrived:?}");
+    assert_eq!(arrived[1], [format!("{alarm}@ALARM")], "control without {clause}: {arrived:?}");
+    assert_eq!(arrived[3], [format!("{alarm}@OK")], "control without {clause}: {arrived:?}");
+}
+
 #[tokio::test]
 async fn the_account_clause_refuses_an_event_sent_from_another_account_than_the_stacks() {
     // The stack lives in another account; this account sends an event that names that stack's
     // alarm in `resources` (a sender chooses those), and EventBridge stamps this account
-    let template = Template::load();
-    let patterns = with_and_without(&template, OTHER_ACCOUNT, REGION, "account");
-    let arrived = matching_on_one_bus(REGION, &patterns, &events_naming(OTHER_ACCOUNT, REGION)).await;
-    let alarm = "nat-recorder.NatGatewaySpike.nat-0123456789abcdef0";
-    assert!(arrived[0].is_empty() && arrived[2].is_empty(), "the rules let another account's event in: {arrived:?}");
-    // The control, on the same bus: without the account clause, the same events match
-    assert_eq!(arrived[1], [format!("{alarm}@ALARM")], "{arrived:?}");
-    assert_eq!(arrived[3], [format!("{alarm}@OK")], "{arrived:?}");
+    only_the_clause_refuses("account", (OTHER_ACCOUNT, REGION), (OTHER_ACCOUNT, REGION), REGION).await;
 }
 
 #[tokio::test]
 async fn the_region_clause_refuses_an_event_sent_in_another_region_than_the_stacks() {
     // The stack lives in us-east-1; an event that names its alarm is sent on a bus in us-west-2,
     // and EventBridge stamps us-west-2
-    let template = Template::load();
-    let patterns = with_and_without(&template, ACCOUNT, REGION, "region");
-    let arrived = matching_on_one_bus(OTHER_REGION, &patterns, &events_naming(ACCOUNT, REGION)).await;
-    let alarm = "nat-recorder.NatGatewaySpike.nat-0123456789abcdef0";
-    assert!(arrived[0].is_empty() && arrived[2].is_empty(), "the rules let another Region's event in: {arrived:?}");
-    // The control, on the same bus: without the region clause, the same events match
-    assert_eq!(arrived[1], [format!("{alarm}@ALARM")], "{arrived:?}");
-    assert_eq!(arrived[3], [format!("{alarm}@OK")], "{arrived:?}");
+    only_the_clause_refuses("region", (ACCOUNT, REGION), (ACCOUNT, REGION), OTHER_REGION).await;
 }
