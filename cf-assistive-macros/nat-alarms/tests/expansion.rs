@@ -194,6 +194,22 @@ async fn combinations_put_metric_alarm_rejects_are_named() {
         .await;
         assert_eq!(response.status, "success", "{period} x {evaluation}: {response:?}");
     }
+    // As many datapoints as periods is allowed: every period must breach
+    let response = expand(json!({
+        "NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": "60", "EvaluationPeriods": "3", "DatapointsToAlarm": "3"
+    }))
+    .await;
+    assert_eq!(response.status, "success", "{response:?}");
+}
+
+#[tokio::test]
+async fn parameter_values_given_as_json_numbers_read_as_their_text() {
+    // CloudFormation hands a macro parameter values as strings; a number is read the same way
+    let as_text = expand(json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": "120", "EvaluationPeriods": "2"}));
+    let as_numbers = expand(json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": 120, "EvaluationPeriods": 2}));
+    let (as_text, as_numbers) = (as_text.await, as_numbers.await);
+    assert_eq!(as_numbers.status, "success", "{as_numbers:?}");
+    assert_eq!(as_numbers.fragment, as_text.fragment);
 }
 
 #[tokio::test]
@@ -206,6 +222,11 @@ async fn an_unknown_alarm_mode_or_band_is_named() {
     )
     .await;
     assert_eq!(failure(&response), "AnomalyBandWidth: \"-1\" is not a positive number of standard deviations");
+    let response = expand(
+        json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": "60", "AlarmMode": "AnomalyDetection", "AnomalyBandWidth": "0"}),
+    )
+    .await;
+    assert_eq!(failure(&response), "AnomalyBandWidth: \"0\" is not a positive number of standard deviations");
 }
 
 #[tokio::test]

@@ -363,8 +363,19 @@ mod tests {
         let mut row = rows("insights/nat-legs.json").remove(0);
         row.retain(|(k, _)| k != "totalBytes");
         row.push(("totalBytes".into(), "lots".into()));
-        let err = analyse(&[row], &[NAT.to_owned()], 0.045).unwrap_err();
+        let err = analyse(&[row.clone()], &[NAT.to_owned()], 0.045).unwrap_err();
         assert_eq!(err, "totalBytes is \"lots\", expected a number of bytes");
+        // A number that is no count of bytes is refused too, negative or not finite; the
+        // exponent form Logs Insights writes for large sums is read
+        for bad in ["-1", "inf", "NaN"] {
+            row.retain(|(k, _)| k != "totalBytes");
+            row.push(("totalBytes".into(), bad.into()));
+            let err = analyse(&[row.clone()], &[NAT.to_owned()], 0.045).unwrap_err();
+            assert_eq!(err, format!("totalBytes is {bad:?}, expected a number of bytes"));
+        }
+        row.retain(|(k, _)| k != "totalBytes");
+        row.push(("totalBytes".into(), "1.5E3".into()));
+        assert!(analyse(&[row], &[NAT.to_owned()], 0.045).is_ok());
     }
 
     #[test]

@@ -519,7 +519,7 @@ mod tests {
         let subject = subject_text("x".repeat(150), SUBJECT_LIMIT);
         assert_eq!(subject.len(), 99);
         assert!(subject.ends_with("..."));
-        assert_eq!(subject_text("x".repeat(99), SUBJECT_LIMIT).len(), 99);
+        assert_eq!(subject_text("x".repeat(99), SUBJECT_LIMIT), "x".repeat(99), "99 characters fit whole");
         assert_eq!(subject_text("café\nnow".into(), SUBJECT_LIMIT), "caf??now");
         let email = compose_skip(&format!("nat-{}", "0".repeat(200)), SkipReason::LimitReached);
         assert!(email.subject.len() < 100, "{}", email.subject);
@@ -611,5 +611,25 @@ mod tests {
         assert_eq!(human_bytes(31_457_280), "30.0 MB");
         assert_eq!(human_bytes(734_003_200), "700 MB");
         assert_eq!(human_bytes(3 * 1024 * 1024 * 1024 / 2), "1.5 GB");
+        // TB is the largest unit: a petabyte reads as 1024 TB
+        assert_eq!(human_bytes(1 << 50), "1024 TB");
+    }
+
+    #[test]
+    fn no_rejected_line_when_nothing_was_rejected() {
+        let mut analysis = fixture_analysis();
+        (analysis.rejected_records, analysis.rejected_bytes) = (0, 0);
+        let text = describe(&analysis);
+        assert!(!text.contains("Rejected"), "{text}");
+    }
+
+    #[test]
+    fn a_failed_recording_puts_no_figure_in_its_subject_even_with_an_analysis() {
+        let stop =
+            stop(Ending::Error { error: "FlowLogCreationFailed".into(), cause: "eni-0b (AccessDenied: no)".into() });
+        let analysis = Ok(fixture_analysis());
+        let report = Report { analysis: Some(&analysis), ..report(None, Some(&stop)) };
+        let email = compose(&report, &CONTEXT);
+        assert_eq!(email.subject, "NAT Gateway nat-0123456789abcdef0: recording FAILED");
     }
 }

@@ -266,7 +266,14 @@ mod tests {
         assert_eq!(judge(value.clone()), Judgement::Skip(SkipReason::FutureTimestamp));
         let within = now() + chrono::Duration::seconds(MAX_CLOCK_SKEW_SECS - 1);
         value["detail"]["state"]["timestamp"] = within.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string().into();
-        assert!(matches!(judge(value), Judgement::Act(_)));
+        assert!(matches!(judge(value.clone()), Judgement::Act(_)));
+        // The bound itself: exactly the skew ahead is allowed, a millisecond more is not
+        let edge = now() + chrono::Duration::seconds(MAX_CLOCK_SKEW_SECS);
+        value["detail"]["state"]["timestamp"] = edge.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string().into();
+        assert!(matches!(judge(value.clone()), Judgement::Act(_)));
+        let beyond = edge + chrono::Duration::milliseconds(1);
+        value["detail"]["state"]["timestamp"] = beyond.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string().into();
+        assert_eq!(judge(value), Judgement::Skip(SkipReason::FutureTimestamp));
     }
 
     fn spike(at: i64) -> Spike {
@@ -303,8 +310,10 @@ mod tests {
         slot.ok_at_millis = Some(15);
         // Then the episode at t=20 records after exec-a
         assert_eq!(why_refused(&slot, "exec-b", &spike(20), 0), Some(Claim::AfterOwner { owner: "exec-a".into() }));
-        // But an episode the handled OK already ended (t=12 < 15) was recorded by exec-a
+        // But an episode the handled OK already ended (t=12 < 15) was recorded by exec-a, and so
+        // was one whose ALARM bears the OK's own time (an OK at or after it ends it)
         assert_eq!(why_refused(&slot, "exec-b", &spike(12), 0), Some(Claim::Refused(SkipReason::AlreadyRecording)));
+        assert_eq!(why_refused(&slot, "exec-b", &spike(15), 0), Some(Claim::Refused(SkipReason::AlreadyRecording)));
     }
 
     #[test]

@@ -381,3 +381,18 @@ mod sweep {
         assert_eq!(delete.num_calls(), 1);
     }
 }
+
+#[tokio::test]
+async fn the_report_carries_the_message_id_sns_gave_its_email() {
+    // Notify's output names the message SNS accepted: how an email is traced to its execution
+    use aws_sdk_sns::operation::publish::PublishOutput;
+    use recorder::notify::{Email, Mailer};
+    let topic = "arn:aws:sns:us-east-1:123456789012:reports";
+    let publish = mock!(aws_sdk_sns::Client::publish)
+        .match_requests(move |r| r.topic_arn() == Some(topic) && r.subject() == Some("s") && r.message() == Some("b"))
+        .then_output(|| PublishOutput::builder().message_id("m-0123").build());
+    let mailer = Mailer::new(mock_client!(aws_sdk_sns, [&publish]), topic);
+    let sent = mailer.send(&Email { subject: "s".into(), body: "b".into() }).await.expect("Publish");
+    assert_eq!(sent, "m-0123");
+    assert_eq!(publish.num_calls(), 1);
+}
