@@ -456,3 +456,43 @@ fn an_idempotent_step_whose_function_timed_out_is_tried_again() {
         assert!(retried.iter().any(|e| e == "Sandbox.Timedout" || e == "States.ALL"), "{name}: {retried:?}");
     }
 }
+
+/// Whether `value` is `!GetAtt <target>`.
+fn gets(value: &serde_norway::Value, target: &str) -> bool {
+    matches!(value, serde_norway::Value::Tagged(t) if t.tag == "!GetAtt" && t.value.as_str() == Some(target))
+}
+
+#[test]
+fn an_event_not_delivered_or_not_handled_waits_in_the_dead_letter_queue_and_alarms() {
+    let template = Template::load();
+    let queue = "UndeliveredEventsQueue.Arn";
+    // Both rules' targets keep what EventBridge could not deliver after its retries
+    let alarm_rule = &template.resource("AlarmFiredRule")["Properties"];
+    assert!(gets(&alarm_rule["Targets"][0]["DeadLetterConfig"]["Arn"], queue), "{alarm_rule:?}");
+    let function = &template.resource("AlarmOkResolverFunction")["Properties"];
+    let ok_rule = &function["Events"]["AlarmOk"]["Properties"];
+    assert!(gets(&ok_rule["DeadLetterConfig"]["Arn"], queue), "{ok_rule:?}");
+    // The resolver's own failures, after Lambda's retries of the asynchronous invocation, too
+    let on_failure = &function["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
+    assert_eq!(on_failure["Type"].as_str(), Some("SQS"));
+    assert!(gets(&on_failure["Destination"], queue), "{on_failure:?}");
+    // The rules are named as the queue's policy names them
+    let resolver = resolver();
+    assert_eq!(template.resolve(&alarm_rule["Name"], &resolver), "nat-recorder-alarm-fired");
+    assert_eq!(template.resolve(&ok_rule["RuleName"], &resolver), "nat-recorder-alarm-ok");
+    // The first message in the queue emails the report topic
+    let alarm = &template.resource("UndeliveredEventsAlarm")["Properties"];
+    assert_eq!(
+        (alarm["Namespace"].as_str(), alarm["MetricName"].as_str()),
+        (Some("AWS/SQS"), Some("ApproximateNumberOfMessagesVisible"))
+    );
+    assert!(gets(&alarm["Dimensions"][0]["Value"], "UndeliveredEventsQueue.QueueName"), "{alarm:?}");
+    assert_eq!(
+        (alarm["ComparisonOperator"].as_str(), alarm["Threshold"].as_u64()),
+        (Some("GreaterThanThreshold"), Some(0))
+    );
+    assert_eq!(
+        format!("{:?}", alarm["AlarmActions"]),
+        format!("{:?}", template.resource("SweeperErrorsAlarm")["Properties"]["AlarmActions"])
+    );
+}

@@ -21,11 +21,13 @@ fn strings(value: &Value) -> Vec<String> {
     }
 }
 
-/// Where a statement stands: an identity's policy, or a KMS key's policy.
+/// Where a statement stands: an identity's policy, a KMS key's policy, or another resource's
+/// policy (a queue's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Identity,
     Key,
+    Resource,
 }
 
 /// Every policy statement of the template, inline policies and key policies, with the resource
@@ -46,6 +48,9 @@ fn statements(template: &Template) -> Vec<(String, Kind, Value)> {
         }
         if !properties["KeyPolicy"].is_null() {
             documents.push((Kind::Key, properties["KeyPolicy"].clone()));
+        }
+        if !properties["PolicyDocument"].is_null() {
+            documents.push((Kind::Resource, properties["PolicyDocument"].clone()));
         }
         for (kind, document) in documents {
             for statement in document["Statement"].as_sequence().unwrap() {
@@ -83,7 +88,7 @@ fn no_action_is_a_wildcard_and_resource_star_only_where_aws_offers_nothing_narro
         }
         // In a key policy, Resource "*" is the key itself ("Key policies in AWS KMS", AWS KMS
         // Developer Guide); elsewhere it must be an action with no resource type
-        if *kind == Kind::Identity && strings(&statement["Resource"]).iter().any(|r| r == "*") {
+        if *kind != Kind::Key && strings(&statement["Resource"]).iter().any(|r| r == "*") {
             for action in &actions {
                 assert!(NO_RESOURCE_LEVEL.contains(&action.as_str()), "{id}: {action} on Resource \"*\"");
             }
@@ -349,4 +354,38 @@ fn roles_assumed_by_step_functions_and_eventbridge_guard_against_the_confused_de
         }
     }
     assert_eq!(guarded, 2, "the state machine's role and the ALARM rule's");
+}
+
+#[test]
+fn the_dead_letter_queue_takes_events_only_from_this_stacks_two_rules() {
+    use recorder_tests::template::Resolver;
+    let template = Template::load();
+    let resolver = Resolver {
+        stack_name: "nat-recorder",
+        region: "us-east-1",
+        account: "123456789012",
+        resources: std::collections::BTreeMap::new(),
+    };
+    let queue = &template.resource("UndeliveredEventsQueue")["Properties"];
+    assert_eq!(queue["SqsManagedSseEnabled"].as_bool(), Some(true), "encrypted at rest");
+    let policy = &template.resource("UndeliveredEventsQueuePolicy")["Properties"]["PolicyDocument"]["Statement"];
+    let statements = policy.as_sequence().unwrap();
+    assert_eq!(statements.len(), 1);
+    let statement = &statements[0];
+    assert_eq!(statement["Principal"]["Service"].as_str(), Some("events.amazonaws.com"));
+    assert_eq!(statement["Principal"].as_mapping().unwrap().len(), 1);
+    assert_eq!(strings(&statement["Action"]), ["sqs:SendMessage"]);
+    let sources: Vec<String> = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+        .as_sequence()
+        .expect("aws:SourceArn names the rules")
+        .iter()
+        .map(|arn| template.resolve(arn, &resolver))
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            "arn:aws:events:us-east-1:123456789012:rule/nat-recorder-alarm-fired",
+            "arn:aws:events:us-east-1:123456789012:rule/nat-recorder-alarm-ok"
+        ]
+    );
 }
