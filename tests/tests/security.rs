@@ -4,13 +4,22 @@
 use recorder_tests::template::{read_repo_file, Template};
 use serde_norway::Value;
 
-/// Actions AWS offers no narrower resource for; each use of `*` must say so in a comment.
-const NO_RESOURCE_LEVEL: [&str; 5] = [
+/// Actions AWS offers no narrower resource for; each use of `*` must say so in a comment. The
+/// log-delivery actions are Step Functions' for its execution logs (Step Functions Developer
+/// Guide, "IAM policies for logging to CloudWatch Logs").
+const NO_RESOURCE_LEVEL: [&str; 12] = [
     "ec2:DescribeNatGateways",
     "ec2:DescribeFlowLogs",
     "logs:DescribeLogGroups",
     "logs:StopQuery",
     "states:SendTaskSuccess",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
 ];
 
 fn strings(value: &Value) -> Vec<String> {
@@ -387,5 +396,41 @@ fn the_dead_letter_queue_takes_events_only_from_this_stacks_two_rules() {
             "arn:aws:events:us-east-1:123456789012:rule/nat-recorder-alarm-fired",
             "arn:aws:events:us-east-1:123456789012:rule/nat-recorder-alarm-ok"
         ]
+    );
+}
+
+#[test]
+fn the_key_serves_cloudwatch_only_for_this_stacks_alarms() {
+    // Without aws:SourceArn any alarm of the account could use the key through CloudWatch
+    let template = Template::load();
+    let services: Vec<(String, Kind, Value)> = statements(&template)
+        .into_iter()
+        .filter(|(_, kind, s)| *kind == Kind::Key && !s["Principal"]["Service"].is_null())
+        .collect();
+    assert!(!services.is_empty(), "the key policy grants CloudWatch");
+    for (id, _, statement) in services {
+        let condition = &statement["Condition"];
+        assert!(!condition["StringEquals"]["aws:SourceAccount"].is_null(), "{id}: {condition:?}");
+        let arn = format!("{:?}", condition["ArnLike"]["aws:SourceArn"]);
+        assert!(
+            arn.contains(":cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${AWS::StackName}.*"),
+            "{id}: the grant is not limited to this stack's alarms: {condition:?}"
+        );
+    }
+}
+
+#[test]
+fn the_state_machine_logs_its_errors_without_execution_data_for_the_stacks_retention() {
+    let template = Template::load();
+    let logging = &template.resource("RecorderStateMachine")["Properties"]["Logging"];
+    assert_eq!(logging["Level"].as_str(), Some("ERROR"), "{logging:?}");
+    assert_eq!(logging["IncludeExecutionData"].as_bool(), Some(false), "alarm events and task tokens stay out");
+    let destination = format!("{:?}", logging["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]);
+    assert!(destination.contains("RecorderStateMachineLogGroup.Arn"), "{destination}");
+    let group = &template.resource("RecorderStateMachineLogGroup")["Properties"];
+    assert_eq!(
+        format!("{:?}", group["RetentionInDays"]),
+        format!("{:?}", template.resource("AlarmStartLogGroup")["Properties"]["RetentionInDays"]),
+        "the functions' retention"
     );
 }
