@@ -161,9 +161,8 @@ async fn an_ok_that_came_before_the_token_resumes_the_execution_when_the_token_i
     assert_eq!(output["resumedBy"], "token-register");
 }
 
-#[tokio::test]
-async fn the_report_reaches_a_subscriber_of_the_topic() {
-    let world = World::new().await;
+/// A topic with an SQS subscriber: its ARN, the SQS client and the queue's URL.
+async fn subscribed_topic(world: &World) -> (String, aws_sdk_sqs::Client, String) {
     let sns = aws_sdk_sns::Client::new(&world.sdk);
     let sqs = aws_sdk_sqs::Client::new(&world.sdk);
     let topic_arn = sns.create_topic().name(unique("reports")).send().await.unwrap().topic_arn().unwrap().to_owned();
@@ -181,6 +180,13 @@ async fn the_report_reaches_a_subscriber_of_the_topic() {
         .unwrap()
         .clone();
     sns.subscribe().topic_arn(&topic_arn).protocol("sqs").endpoint(queue_arn).send().await.unwrap();
+    (topic_arn, sqs, queue_url)
+}
+
+#[tokio::test]
+async fn the_report_reaches_a_subscriber_of_the_topic() {
+    let world = World::new().await;
+    let (topic_arn, sqs, queue_url) = subscribed_topic(&world).await;
 
     // Given a recording that ended with the alarm back to OK
     let exec = format!("arn:aws:states:{REGION}:123456789012:execution:recorder:{}", unique("exec"));
@@ -224,4 +230,71 @@ async fn the_report_reaches_a_subscriber_of_the_topic() {
     assert!(body.contains("Why         the alarm returned to OK"), "{body}");
     assert!(body.contains(&format!("Log group   {}", world.log_group_name)), "{body}");
     assert!(body.contains(&format!("Flow logs removed: {}", stop.deleted_flow_log_ids.join(", "))), "{body}");
+}
+
+/// Puts one flow record into the interface's stream, stamped `at` (a whole second, as VPC Flow
+/// Logs stamps the start of a capture window).
+async fn record_at(world: &World, at: chrono::DateTime<chrono::Utc>) {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&world.sdk);
+    let stream = contract::log_stream_of(&world.network_interface_id);
+    // The stream exists after the first record
+    let _ = logs.create_log_stream().log_group_name(&world.log_group_name).log_stream_name(&stream).send().await;
+    let record = aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+        .timestamp(at.timestamp() * 1000)
+        .message("ACCEPT ingress - 10.0.1.25 443 10.0.0.220 51000 6 1200 IPv4 10.0.1.25 - 52.216.1.10 S3")
+        .build()
+        .unwrap();
+    logs.put_log_events()
+        .log_group_name(&world.log_group_name)
+        .log_stream_name(&stream)
+        .log_events(record)
+        .send()
+        .await
+        .expect("PutLogEvents");
+}
+
+#[tokio::test]
+async fn a_successors_records_on_the_same_stream_never_make_the_report_complete() {
+    // Given a recording that stopped a minute ago and waits up to ten minutes for its records
+    let world = World::new().await;
+    let exec = format!("arn:aws:states:{REGION}:123456789012:execution:recorder:{}", unique("exec"));
+    let mut state = world.alarm_event("ALARM", T0);
+    state["start"] = serde_json::to_value(start_for(&world, &exec).await).unwrap();
+    state["start"]["recording"]["reportDelaySeconds"] = 600.into();
+    state["wait"] = json!({"ending": "alarm-ok"});
+    let stopped = recorder::now() - chrono::Duration::seconds(60);
+    let input = StateInput { state: serde_json::from_value(state.clone()).unwrap(), execution_arn: Some(exec.clone()) };
+    let slots = SlotTable::from_sdk_config(&world.sdk, &world.table_name);
+    let stop =
+        steps::stop_recording(&world.stop_config(), &slots, &FlowLogs::from_sdk_config(&world.sdk), input, stopped)
+            .await
+            .unwrap();
+    state["stop"] = serde_json::to_value(&stop).unwrap();
+    let (topic_arn, sqs, queue_url) = subscribed_topic(&world).await;
+    let config = NotifierConfig {
+        topic_arn,
+        log_group_name: world.log_group_name.clone(),
+        query_name: "q".into(),
+        region: REGION.into(),
+        price_per_gb: 0.045,
+    };
+    let insights = recorder::insights::Insights::from_sdk_config(&world.sdk, Duration::from_millis(200), 25);
+    let mailer = Mailer::from_sdk_config(&world.sdk, &config.topic_arn);
+    let notify = |state: &Value| {
+        let input = StateInput { state: serde_json::from_value(state.clone()).unwrap(), execution_arn: None };
+        steps::notify(&config, &mailer, &insights, input, recorder::now())
+    };
+    // When the next recording on the same interface writes a record stamped after this stop
+    record_at(&world, stopped + chrono::Duration::seconds(20)).await;
+    // Then this report still waits for its own last records
+    let answer = notify(&state).await.expect("Notify");
+    assert!(matches!(answer, contract::NotifyOutput::Wait { .. }), "{answer:?}");
+    // And once a record from this recording's last minute arrives, the report goes, complete
+    record_at(&world, stopped - chrono::Duration::seconds(10)).await;
+    let answer = notify(&state).await.expect("Notify");
+    assert!(matches!(answer, contract::NotifyOutput::Sent { .. }), "{answer:?}");
+    let received = sqs.receive_message().queue_url(&queue_url).wait_time_seconds(5).send().await.unwrap();
+    let envelope: Value = serde_json::from_str(received.messages()[0].body().unwrap()).unwrap();
+    let body = envelope["Message"].as_str().unwrap();
+    assert!(body.contains("Window      records reached the stop at "), "{body}");
 }

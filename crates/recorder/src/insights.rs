@@ -26,13 +26,20 @@ impl Insights {
         Self::new(Client::new(sdk), poll_interval, max_polls)
     }
 
-    /// Whether any record of these streams, stamped `since_ms` or later, is in the log group.
-    /// A one-row Logs Insights query: Logs Insights reads the Infrequent Access class too (CloudWatch
-    /// Logs User Guide, "Logs Insights QL commands supported in log classes").
-    pub async fn has_records_since(&self, log_group: &str, streams: &[String], since_ms: i64) -> Result<bool> {
+    /// Whether any record of these streams, stamped from `since_ms` up to `until_secs` (both
+    /// included), is in the log group. A one-row Logs Insights query: Logs Insights reads the
+    /// Infrequent Access class too (CloudWatch Logs User Guide, "Logs Insights QL commands
+    /// supported in log classes").
+    pub async fn has_records_between(
+        &self,
+        log_group: &str,
+        streams: &[String],
+        since_ms: i64,
+        until_secs: i64,
+    ) -> Result<bool> {
         let query = scoped("fields @timestamp\n| limit 1", streams);
-        let end = crate::now().timestamp().max(since_ms / 1000) + 1;
-        Ok(!self.query(log_group, &query, since_ms / 1000, end).await?.iter().all(Vec::is_empty))
+        let start = since_ms.div_euclid(1000);
+        Ok(!self.query(log_group, &query, start, until_secs.max(start)).await?.iter().all(Vec::is_empty))
     }
 
     /// Runs `query` on the log group over `[start_secs, end_secs]` and returns its rows.

@@ -273,14 +273,18 @@ async fn delivery(
 ) -> std::result::Result<Delivery, u32> {
     let stopped = DateTime::parse_from_rfc3339(&stop.stopped_at).map(|t| t.with_timezone(&Utc)).unwrap_or(now);
     let since_ms = (stopped - chrono::Duration::seconds(AGGREGATION_SLACK_SECS)).timestamp_millis();
-    let arrived = match insights.has_records_since(&recording.log_group_name, &recording.log_streams(), since_ms).await
-    {
-        Ok(arrived) => arrived,
-        Err(e) => {
-            warn!(error = %e, "could not look for the last records; treated as not arrived yet");
-            false
-        }
-    };
+    // Up to the stop and no later: a record is stamped with the start of its capture window, so
+    // none of this recording's is later than its stop, and a successor's on the same stream
+    // (`<eni>-all`) all are; the analysis reads the same window.
+    let streams = recording.log_streams();
+    let arrived =
+        match insights.has_records_between(&recording.log_group_name, &streams, since_ms, stopped.timestamp()).await {
+            Ok(arrived) => arrived,
+            Err(e) => {
+                warn!(error = %e, "could not look for the last records; treated as not arrived yet");
+                false
+            }
+        };
     let deadline = stopped + chrono::Duration::seconds(i64::from(recording.report_delay_seconds));
     if !arrived && now < deadline {
         let left = (deadline - now).num_seconds().clamp(1, DELIVERY_POLL_SECS);
