@@ -1,6 +1,6 @@
 //! CloudWatch Logs Insights: start a query over a window, poll it to its end, bounded.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatchlogs::types::QueryStatus;
 use aws_sdk_cloudwatchlogs::Client;
@@ -14,12 +14,19 @@ pub struct Insights {
     client: Client,
     poll_interval: Duration,
     max_polls: u32,
+    /// No poll starts after this: the invocation's deadline, less the time its last steps need.
+    deadline: Option<Instant>,
 }
 
 impl Insights {
     /// `poll_interval * max_polls` bounds how long one query may take.
     pub fn new(client: Client, poll_interval: Duration, max_polls: u32) -> Self {
-        Self { client, poll_interval, max_polls }
+        Self { client, poll_interval, max_polls, deadline: None }
+    }
+
+    /// The same, polling no later than `deadline` (a query still running then is stopped).
+    pub fn until(&self, deadline: Instant) -> Self {
+        Self { deadline: Some(deadline), ..self.clone() }
     }
 
     pub fn from_sdk_config(sdk: &lambda_env::SdkConfig, poll_interval: Duration, max_polls: u32) -> Self {
@@ -81,6 +88,15 @@ impl Insights {
                         .collect());
                 }
                 Some(QueryStatus::Scheduled | QueryStatus::Running) | None => {
+                    if self.deadline.is_some_and(|d| Instant::now() + self.poll_interval > d) {
+                        let _ = self.client.stop_query().query_id(id).send().await;
+                        return Err(RecorderError::Aws {
+                            operation: "Logs Insights GetQueryResults",
+                            message: format!(
+                                "query {id} was still running when the function had to answer; it was stopped"
+                            ),
+                        });
+                    }
                     tokio::time::sleep(self.poll_interval).await
                 }
                 Some(other) => {

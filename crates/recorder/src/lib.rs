@@ -32,6 +32,15 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
 }
 
+/// The instant by which an invocation whose deadline is `deadline_ms` (milliseconds since the
+/// epoch, as the Runtime API's `Lambda-Runtime-Deadline-Ms` gives it) must stop waiting to keep
+/// `margin` for its last steps; now, when that time has passed.
+pub fn answer_by(deadline_ms: u64, margin: std::time::Duration) -> std::time::Instant {
+    let now_ms = u64::try_from(now().timestamp_millis()).unwrap_or_default();
+    let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    std::time::Instant::now() + left.saturating_sub(margin)
+}
+
 /// Everything a function does before it asks for its first event (see
 /// [`lambda_env::cold_start`]): a failure reaches the invoker (Step Functions) under our error
 /// name, with a message naming the variable, and the process exits with it.
@@ -92,5 +101,21 @@ pub mod fixtures {
                     .collect()
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn an_invocation_stops_waiting_its_margin_before_its_deadline() {
+        let now_ms = super::now().timestamp_millis() as u64;
+        let by = super::answer_by(now_ms + 60_000, Duration::from_secs(25));
+        let left = by.saturating_duration_since(Instant::now());
+        assert!(left > Duration::from_secs(33) && left <= Duration::from_secs(35), "{left:?}");
+        // A deadline closer than the margin, or past: stop now
+        assert!(super::answer_by(now_ms + 10_000, Duration::from_secs(25)) <= Instant::now());
+        assert!(super::answer_by(now_ms - 10_000, Duration::from_secs(25)) <= Instant::now());
     }
 }

@@ -293,6 +293,26 @@ mod insights {
         assert_eq!(results.num_calls(), 3);
         assert_eq!(stop.num_calls(), 1);
     }
+
+    #[tokio::test]
+    async fn a_query_stops_polling_at_the_invocations_deadline() {
+        // Given a query that never ends, polled every 50 ms up to 1000 times (50 s)
+        let start = start();
+        let results = mock!(aws_sdk_cloudwatchlogs::Client::get_query_results)
+            .then_output(|| GetQueryResultsOutput::builder().status(QueryStatus::Running).build());
+        let stop = mock!(aws_sdk_cloudwatchlogs::Client::stop_query)
+            .then_output(|| StopQueryOutput::builder().success(true).build());
+        let client = mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, [&start, &results, &stop]);
+        // When the function must answer in 300 ms
+        let began = std::time::Instant::now();
+        let insights = Insights::new(client, Duration::from_millis(50), 1000).until(began + Duration::from_millis(300));
+        let err = insights.query("/g", "stats", 100, 200).await.unwrap_err();
+        // Then it stops the query by then, and says why
+        assert!(began.elapsed() < Duration::from_millis(400), "{:?}", began.elapsed());
+        assert!(err.to_string().contains("when the function had to answer"), "{err}");
+        assert!(results.num_calls() <= 7, "{} polls", results.num_calls());
+        assert_eq!(stop.num_calls(), 1);
+    }
 }
 
 mod sweep {

@@ -9,15 +9,25 @@ use recorder::insights::Insights;
 use recorder::notify::Mailer;
 use recorder::steps;
 
+/// What the invocation keeps for the email after the queries: one SNS Publish within the SDK's
+/// 20 s operation timeout, and the answer.
+const PUBLISH_MARGIN: Duration = Duration::from_secs(25);
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let (config, sdk) = recorder::cold_start(NotifierConfig::from_env).await?;
     let mailer = Mailer::from_sdk_config(&sdk, &config.topic_arn);
-    // Each Logs Insights query may take up to 50 s; the function's timeout leaves room for both.
+    // Each Logs Insights query may take up to 50 s, and none polls past the invocation's deadline
+    // less the time the email needs: a query that would run the function out of time is
+    // stopped, and the email says the analysis could not finish.
     let insights = Insights::from_sdk_config(&sdk, Duration::from_secs(1), 50);
-    run(service_fn(|event: LambdaEvent<serde_json::Value>| async {
-        let input: StateInput = steps::decode("Notify", event.payload)?;
-        steps::notify(&config, &mailer, &insights, input, recorder::now()).await
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        let insights = insights.until(recorder::answer_by(event.context.deadline, PUBLISH_MARGIN));
+        let (config, mailer) = (&config, &mailer);
+        async move {
+            let input: StateInput = steps::decode("Notify", event.payload)?;
+            steps::notify(config, mailer, &insights, input, recorder::now()).await
+        }
     }))
     .await
 }
