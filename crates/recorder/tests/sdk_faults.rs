@@ -280,13 +280,18 @@ mod insights {
         assert_eq!(err.to_string(), "Logs Insights GetQueryResults failed: query q-1 ended Failed");
     }
 
-    #[tokio::test]
-    async fn a_query_still_running_at_the_bound_is_stopped() {
-        let start = start();
+    /// A query that never ends: StartQuery, GetQueryResults always Running, and StopQuery.
+    fn never_ending() -> (aws_smithy_mocks::Rule, aws_smithy_mocks::Rule, aws_smithy_mocks::Rule) {
         let results = mock!(aws_sdk_cloudwatchlogs::Client::get_query_results)
             .then_output(|| GetQueryResultsOutput::builder().status(QueryStatus::Running).build());
         let stop = mock!(aws_sdk_cloudwatchlogs::Client::stop_query)
             .then_output(|| StopQueryOutput::builder().success(true).build());
+        (start(), results, stop)
+    }
+
+    #[tokio::test]
+    async fn a_query_still_running_at_the_bound_is_stopped() {
+        let (start, results, stop) = never_ending();
         let client = mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, [&start, &results, &stop]);
         let err = Insights::new(client, Duration::from_millis(1), 3).query("/g", "stats", 100, 200).await.unwrap_err();
         assert!(err.to_string().contains("still running"), "{err}");
@@ -297,11 +302,7 @@ mod insights {
     #[tokio::test]
     async fn a_query_stops_polling_at_the_invocations_deadline() {
         // Given a query that never ends, polled every 50 ms up to 1000 times (50 s)
-        let start = start();
-        let results = mock!(aws_sdk_cloudwatchlogs::Client::get_query_results)
-            .then_output(|| GetQueryResultsOutput::builder().status(QueryStatus::Running).build());
-        let stop = mock!(aws_sdk_cloudwatchlogs::Client::stop_query)
-            .then_output(|| StopQueryOutput::builder().success(true).build());
+        let (start, results, stop) = never_ending();
         let client = mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, [&start, &results, &stop]);
         // When the function must answer in 300 ms
         let began = std::time::Instant::now();
