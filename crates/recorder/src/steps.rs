@@ -27,8 +27,8 @@ pub fn decode<T: DeserializeOwned>(step: &str, value: serde_json::Value) -> Resu
     serde_json::from_value(value).map_err(|e| RecorderError::InvalidInput(format!("{step}: {e}")))
 }
 
-/// Of the flow logs tagged with `execution`, those that are provably this stack's.
-/// `tagged` split into this stack's own and the ids of those that only carry its tags.
+/// The flow logs tagged with `execution`, split into those that are provably this stack's and
+/// the ids of those that only carry its tags.
 fn owned(tagged: Vec<TaggedFlowLog>, ownership: &Ownership, execution: &str) -> (Vec<TaggedFlowLog>, Vec<String>) {
     ownership.split(tagged, &sibling_executions(execution).unwrap_or_default())
 }
