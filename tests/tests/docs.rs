@@ -178,3 +178,20 @@ fn every_test_the_docs_cite_exists_and_the_invariants_table_names_its_files() {
 fn rows_of_any(markdown: &str) -> Vec<&str> {
     markdown.lines().filter(|l| l.starts_with('|') && !l.starts_with("|---") && !l.starts_with("| invariant")).collect()
 }
+
+#[test]
+fn pressing_enter_at_the_stack_name_never_updates_a_stack_of_the_original() {
+    // The original's README suggests these names for its two stacks; SAM's own default is sam-app
+    let theirs = ["vpc-flowlogs-recorder", "vpc-flowlogs-recorder-assistive-macros", "sam-app"];
+    for config in ["samconfig.toml", "cf-assistive-macros/samconfig.toml"] {
+        let text = read_repo_file(config);
+        let name = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("stack_name = "))
+            .unwrap_or_else(|| panic!("{config} suggests no stack name"))
+            .trim_matches('"');
+        assert!(!theirs.contains(&name), "{config} suggests {name}, a name of the original's stacks");
+        // The ALARM rule is <stack>-alarm-fired, at most 64 characters; a dot would break the alarm names
+        assert!(name.len() <= 52 && !name.contains('.'), "{config}: {name}");
+    }
+}
