@@ -496,3 +496,25 @@ fn an_event_not_delivered_or_not_handled_waits_in_the_dead_letter_queue_and_alar
         format!("{:?}", template.resource("SweeperErrorsAlarm")["Properties"]["AlarmActions"])
     );
 }
+
+#[test]
+fn every_function_and_the_state_machine_have_an_output_linking_to_their_log() {
+    let template = Template::load();
+    let outputs = format!("{:?}", template.root["Outputs"]);
+    let mut groups: Vec<String> = template
+        .functions()
+        .iter()
+        .map(|(id, _)| {
+            let group = &template.resource(id)["Properties"]["LoggingConfig"]["LogGroup"];
+            let serde_norway::Value::Tagged(reference) = group else {
+                panic!("{id}: LogGroup is not a !Ref: {group:?}")
+            };
+            reference.value.as_str().unwrap().to_owned()
+        })
+        .collect();
+    groups.push("RecorderStateMachineLogGroup".into());
+    for group in groups {
+        let link = format!("TaggedValue {{ tag: !Ref, value: String(\"{group}\") }}");
+        assert!(outputs.contains(&link), "no output links to {group}");
+    }
+}
