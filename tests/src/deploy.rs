@@ -320,17 +320,6 @@ impl Deployment {
             .collect()
     }
 
-    /// The SNS message ids of the emails the execution's Notify sent, read from its history
-    /// (every successful Notify answer), not from what the execution ended with.
-    pub async fn sent_message_ids(&self, execution_arn: &str) -> Vec<String> {
-        let outputs = self.task_outputs(execution_arn).await;
-        outputs
-            .iter()
-            .filter(|output| output["action"] == "sent")
-            .filter_map(|output| output["messageId"].as_str().map(str::to_owned))
-            .collect()
-    }
-
     pub async fn slot(&self) -> Option<Slot> {
         SlotTable::from_sdk_config(&self.world.sdk, &self.world.table_name)
             .slot(&self.world.nat_gateway_id)

@@ -259,23 +259,8 @@ async fn the_report_goes_as_soon_as_the_last_records_have_arrived() {
     let d = deployed(&[("ReportDelaySeconds", "600")]).await;
     let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
     d.waiting(&exec).await;
-    // A record of the interface's stream arrives, stamped with the start of its capture window,
-    // a whole second (as VPC Flow Logs writes it)
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&d.world.sdk);
-    let stream = recorder::contract::log_stream_of(&d.world.network_interface_id);
-    logs.create_log_stream().log_group_name(&d.world.log_group_name).log_stream_name(&stream).send().await.unwrap();
-    let record = aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
-        .timestamp(chrono::Utc::now().timestamp() * 1000)
-        .message("ACCEPT ingress - 10.0.1.25 443 10.0.0.220 51000 6 1200 IPv4 10.0.1.25 - 52.216.1.10 S3")
-        .build()
-        .unwrap();
-    logs.put_log_events()
-        .log_group_name(&d.world.log_group_name)
-        .log_stream_name(&stream)
-        .log_events(record)
-        .send()
-        .await
-        .unwrap();
+    // A record of the interface's stream arrives, stamped now (as VPC Flow Logs would write it)
+    d.world.write_flow_record(chrono::Utc::now()).await;
     assert_eq!(resolve(&d, T0 + MINUTE)["outcome"], "resumed");
     // The report does not wait the 600 s
     let done = d.finished(&exec, Duration::from_secs(20)).await;

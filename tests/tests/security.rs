@@ -153,15 +153,21 @@ fn flow_logs_are_created_only_with_this_stacks_tag() {
     assert!(!on_flow_logs[0].2["Condition"]["StringEquals"]["aws:RequestTag/vpc-flowlogs-recorder:stack"].is_null());
 }
 
+/// The one statement of a policy's `Statement` list, whose only principal is `service`.
+fn sole_statement_for<'a>(statements: &'a Value, service: &str) -> &'a Value {
+    let statements = statements.as_sequence().expect("a list of statements");
+    assert_eq!(statements.len(), 1, "{statements:?}");
+    let statement = &statements[0];
+    assert_eq!(statement["Principal"]["Service"].as_str(), Some(service), "{statement:?}");
+    assert_eq!(statement["Principal"].as_mapping().unwrap().len(), 1, "{statement:?}");
+    statement
+}
+
 #[test]
 fn the_delivery_role_is_trusted_only_by_vpc_flow_logs_of_this_account() {
     let template = Template::load();
     let trust = &template.resource("FlowLogDeliveryRole")["Properties"]["AssumeRolePolicyDocument"]["Statement"];
-    let statements = trust.as_sequence().unwrap();
-    assert_eq!(statements.len(), 1);
-    let statement = &statements[0];
-    assert_eq!(statement["Principal"]["Service"].as_str(), Some("vpc-flow-logs.amazonaws.com"));
-    assert_eq!(statement["Principal"].as_mapping().unwrap().len(), 1);
+    let statement = sole_statement_for(trust, "vpc-flow-logs.amazonaws.com");
     assert_eq!(statement["Action"].as_str(), Some("sts:AssumeRole"));
     assert!(!statement["Condition"]["StringEquals"]["aws:SourceAccount"].is_null());
     assert!(!statement["Condition"]["ArnLike"]["aws:SourceArn"].is_null());
@@ -378,11 +384,7 @@ fn the_dead_letter_queue_takes_events_only_from_this_stacks_two_rules() {
     let queue = &template.resource("UndeliveredEventsQueue")["Properties"];
     assert_eq!(queue["SqsManagedSseEnabled"].as_bool(), Some(true), "encrypted at rest");
     let policy = &template.resource("UndeliveredEventsQueuePolicy")["Properties"]["PolicyDocument"]["Statement"];
-    let statements = policy.as_sequence().unwrap();
-    assert_eq!(statements.len(), 1);
-    let statement = &statements[0];
-    assert_eq!(statement["Principal"]["Service"].as_str(), Some("events.amazonaws.com"));
-    assert_eq!(statement["Principal"].as_mapping().unwrap().len(), 1);
+    let statement = sole_statement_for(policy, "events.amazonaws.com");
     assert_eq!(strings(&statement["Action"]), ["sqs:SendMessage"]);
     let sources: Vec<String> = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
         .as_sequence()

@@ -232,27 +232,6 @@ async fn the_report_reaches_a_subscriber_of_the_topic() {
     assert!(body.contains(&format!("Flow logs removed: {}", stop.deleted_flow_log_ids.join(", "))), "{body}");
 }
 
-/// Puts one flow record into the interface's stream, stamped `at` (a whole second, as VPC Flow
-/// Logs stamps the start of a capture window).
-async fn record_at(world: &World, at: chrono::DateTime<chrono::Utc>) {
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&world.sdk);
-    let stream = contract::log_stream_of(&world.network_interface_id);
-    // The stream exists after the first record
-    let _ = logs.create_log_stream().log_group_name(&world.log_group_name).log_stream_name(&stream).send().await;
-    let record = aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
-        .timestamp(at.timestamp() * 1000)
-        .message("ACCEPT ingress - 10.0.1.25 443 10.0.0.220 51000 6 1200 IPv4 10.0.1.25 - 52.216.1.10 S3")
-        .build()
-        .unwrap();
-    logs.put_log_events()
-        .log_group_name(&world.log_group_name)
-        .log_stream_name(&stream)
-        .log_events(record)
-        .send()
-        .await
-        .expect("PutLogEvents");
-}
-
 #[tokio::test]
 async fn a_successors_records_on_the_same_stream_never_make_the_report_complete() {
     // Given a recording that stopped a minute ago and waits up to ten minutes for its records
@@ -285,12 +264,12 @@ async fn a_successors_records_on_the_same_stream_never_make_the_report_complete(
         steps::notify(&config, &mailer, &insights, input, recorder::now())
     };
     // When the next recording on the same interface writes a record stamped after this stop
-    record_at(&world, stopped + chrono::Duration::seconds(20)).await;
+    world.write_flow_record(stopped + chrono::Duration::seconds(20)).await;
     // Then this report still waits for its own last records
     let answer = notify(&state).await.expect("Notify");
     assert!(matches!(answer, contract::NotifyOutput::Wait { .. }), "{answer:?}");
     // And once a record from this recording's last minute arrives, the report goes, complete
-    record_at(&world, stopped - chrono::Duration::seconds(10)).await;
+    world.write_flow_record(stopped - chrono::Duration::seconds(10)).await;
     let answer = notify(&state).await.expect("Notify");
     assert!(matches!(answer, contract::NotifyOutput::Sent { .. }), "{answer:?}");
     let received = sqs.receive_message().queue_url(&queue_url).wait_time_seconds(5).send().await.unwrap();
