@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use local_lambda::FunctionSpec;
 use recorder::notify::Email;
-use recorder::recording::Slot;
+use recorder::protocol::Slot;
 use recorder::store::SlotTable;
 use serde_json::Value;
 
@@ -84,7 +84,7 @@ impl World {
             resources.insert(format!("{id}.Arn"), format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"));
         }
         // Named before it exists: the sweep's environment names it.
-        let state_machine_name = unique("recorder");
+        let state_machine_name = format!("{}-recorder", self.stack_name);
         let state_machine_arn = format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{state_machine_name}");
         resources.insert("RecorderStateMachine".into(), state_machine_arn.clone());
         // The report waits for delivery and a recording lasts a minimum (minutes by default): tests
@@ -320,6 +320,22 @@ impl Deployment {
             .collect()
     }
 
+    /// Every execution of the stack's state machine: those the tests started and the successors
+    /// hand-overs started.
+    pub async fn executions(&self) -> Vec<String> {
+        let sfn = aws_sdk_sfn::Client::new(&self.world.sdk);
+        let listed: Vec<aws_sdk_sfn::types::ExecutionListItem> = sfn
+            .list_executions()
+            .state_machine_arn(&self.state_machine_arn)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .expect("ListExecutions");
+        listed.iter().map(|e| e.execution_arn().to_owned()).collect()
+    }
+
     pub async fn slot(&self) -> Option<Slot> {
         SlotTable::from_sdk_config(&self.world.sdk, &self.world.table_name)
             .slot(&self.world.nat_gateway_id)
@@ -336,7 +352,8 @@ impl Deployment {
             async || {
                 self.slot()
                     .await
-                    .is_some_and(|s| s.active_execution.as_deref() == Some(execution_arn) && s.task_token.is_some())
+                    .and_then(|s| s.owner)
+                    .is_some_and(|o| o.execution == execution_arn && o.task_token.is_some())
             },
         )
         .await;

@@ -56,8 +56,7 @@ async fn no_flow_log_of_ours(d: &Deployment) {
 async fn nothing_left(d: &Deployment) {
     no_flow_log_of_ours(d).await;
     if let Some(slot) = d.slot().await {
-        assert_eq!(slot.active_execution, None, "the slot is still owned: {slot:?}");
-        assert_eq!(slot.task_token, None, "a task token is left: {slot:?}");
+        assert_eq!(slot.owner, None, "the slot is still owned (with its task token): {slot:?}");
     }
 }
 
@@ -229,7 +228,7 @@ async fn concurrent_executions_for_one_nat_gateway_make_one_recording() {
     }
     let mut owner = None;
     recorder_tests::deploy::eventually("one execution waits", LIMIT, async || {
-        owner = d.slot().await.filter(|s| s.task_token.is_some()).and_then(|s| s.active_execution);
+        owner = d.slot().await.and_then(|s| s.owner).filter(|o| o.task_token.is_some()).map(|o| o.execution);
         owner.is_some()
     })
     .await;
@@ -411,4 +410,59 @@ async fn uninstalling_stops_the_recordings_and_deletes_every_flow_log_of_the_sta
     assert_eq!(d.flow_logs().await.len(), 1);
     // The slot goes with the table, which the stack deletes after the cleanup
     no_flow_log_of_ours(&d).await;
+}
+
+#[tokio::test]
+async fn the_sweep_hands_a_dead_owners_open_episode_over_and_a_malformed_slot_blocks_nothing() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use recorder::protocol::{Owner, Slot};
+    let d = deployed().await;
+    // The owner of the T0 recording died (moto keeps a stopped execution RUNNING while it waits
+    // on a token, so the slot is written as the store holds a dead owner's: its execution is one
+    // Step Functions does not know), and the episode at +6 min came during it and is still open
+    let dead = format!("{}:died", d.state_machine_arn.replacen(":stateMachine:", ":execution:", 1));
+    let episode = T0 + 6 * MINUTE;
+    let slot = Slot {
+        alarm_seen: Some(episode),
+        alarm_event: Some(d.world.alarm_event("ALARM", episode).to_string()),
+        decided: Some(T0),
+        recordings: 1,
+        owner: Some(Owner {
+            execution: dead,
+            alarm_at: T0,
+            started_at: "2024-05-14T10:15:00Z".into(),
+            flow_log_ids: vec![],
+            network_interface_ids: vec![],
+            task_token: None,
+        }),
+        ..Slot::default()
+    };
+    let put = |pk: &str, slot: String| {
+        aws_sdk_dynamodb::Client::new(&d.world.sdk)
+            .put_item()
+            .table_name(&d.world.table_name)
+            .item("pk", AttributeValue::S(pk.into()))
+            .item("version", AttributeValue::N("1".into()))
+            .item("slot", AttributeValue::S(slot))
+            .send()
+    };
+    put(&d.world.nat_gateway_id, serde_json::to_string(&slot).unwrap()).await.expect("PutItem");
+    // And another NAT Gateway's item cannot be read (written by hand, or by a future version)
+    let broken = "nat-0fffffffffffffff0";
+    put(broken, "{not the slot's JSON".into()).await.expect("PutItem");
+
+    let report = d.deliver("FlowlogSweeperFunction", &serde_json::json!({}));
+    // The sweep fails (so its alarm emails), naming the item it could not read...
+    assert_eq!(report["errorType"], "SweepIncomplete", "{report}");
+    assert!(report["errorMessage"].as_str().is_some_and(|m| m.contains(broken)), "{report}");
+    // ...and still released the dead owner and started the recording of the open episode
+    let name = recorder::tokens::successor_name(&d.world.nat_gateway_id, episode);
+    let successor = format!("{}:{name}", d.state_machine_arn.replacen(":stateMachine:", ":execution:", 1));
+    d.waiting(&successor).await;
+    assert_eq!(d.flow_logs().await.len(), 1);
+    assert_eq!(resolve(&d, T0 + 9 * MINUTE)["outcome"], "resumed");
+    assert_eq!(d.finished(&successor, LIMIT).await.status, ExecutionStatus::Succeeded);
+    nothing_left(&d).await;
+    // The dead owner created nothing, so it gave its count back: one recording, the successor's
+    assert_eq!(d.slot().await.unwrap().recordings, 1);
 }

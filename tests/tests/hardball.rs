@@ -62,7 +62,7 @@ async fn the_sweep_leaves_a_running_recording_step_functions_does_not_list_yet()
     d.set_env("FlowlogSweeperFunction", "SWEEP_MIN_AGE_SECONDS", "120");
     let report = d.deliver("FlowlogSweeperFunction", &json!({}));
     assert_eq!(report["released"], json!([]), "{report}");
-    assert_eq!(d.slot().await.unwrap().active_execution.as_deref(), Some(exec.as_str()));
+    assert_eq!(d.slot().await.unwrap().owner.map(|o| o.execution), Some(exec.clone()));
     // Without it, the same sweep takes the running recording for ended and frees its slot,
     // which a second recording could then claim: the hole the minimum age closes
     d.set_env("FlowlogSweeperFunction", "SWEEP_MIN_AGE_SECONDS", "0");
@@ -78,7 +78,7 @@ async fn throttled_calls_are_retried_and_the_recording_ends_clean() {
     let realism = d.local.gateway.realism();
     // More throttles than the SDK's three attempts for the deletes: the state machine's retry
     // takes over; fewer for the claim and the email: the SDK's retries absorb them
-    let throttles = [("ec2:DeleteFlowLogs", 4), ("dynamodb:UpdateItem", 2), ("sns:Publish", 2)];
+    let throttles = [("ec2:DeleteFlowLogs", 4), ("dynamodb:PutItem", 2), ("sns:Publish", 2)];
     let before: Vec<usize> = throttles.iter().map(|(action, _)| realism.throttled(action)).collect();
     for (action, count) in throttles {
         realism.throttle_next(action, count);

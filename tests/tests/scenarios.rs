@@ -49,7 +49,7 @@ async fn alarm_then_ok_records_while_waiting_and_cleans_up_after() {
     // Flow logs are off, the slot and its token released, the recording counted once
     assert!(d.flow_logs().await.is_empty());
     let slot = d.slot().await.unwrap();
-    assert_eq!((slot.active_execution, slot.task_token, slot.recordings), (None, None, 1));
+    assert_eq!((slot.owner, slot.recordings), (None, 1));
     assert_eq!(done.output["stop"]["ending"], "alarm-ok");
     // One email, saying why it stopped
     let emails = d.emails().await;
@@ -70,7 +70,7 @@ async fn alarm_without_ok_stops_at_the_recording_time() {
     assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
     assert_eq!(done.output["stop"]["ending"], "timeout");
     assert!(d.flow_logs().await.is_empty());
-    assert_eq!(d.slot().await.unwrap().active_execution, None);
+    assert_eq!(d.slot().await.unwrap().owner, None);
     let emails = d.emails().await;
     assert_eq!(emails.len(), 1, "{emails:?}");
     assert!(emails[0].subject.contains("stopped at the time limit"), "{}", emails[0].subject);
@@ -108,7 +108,7 @@ async fn the_same_alarm_delivered_twice_makes_one_recording() {
         let a = d.status(&first).await;
         let b = d.status(&second).await;
         let slot = d.slot().await;
-        let owner = slot.and_then(|s| if s.task_token.is_some() { s.active_execution } else { None });
+        let owner = slot.and_then(|s| s.owner).filter(|o| o.task_token.is_some()).map(|o| o.execution);
         recording = owner.clone();
         match owner {
             Some(o) if o == first => b.status == ExecutionStatus::Succeeded,
@@ -193,7 +193,7 @@ async fn a_failed_flow_log_creation_leaves_nothing_and_says_so() {
     assert!(d.flow_logs().await.is_empty());
     // It never captured: it does not use up NumOfRecordings
     let slot = d.slot().await.unwrap();
-    assert_eq!((slot.active_execution, slot.recordings), (None, 0));
+    assert_eq!((slot.owner, slot.recordings), (None, 0));
     let emails = d.emails().await;
     assert_eq!(emails.len(), 1, "{emails:?}");
     assert!(emails[0].subject.ends_with("recording FAILED"), "{}", emails[0].subject);
@@ -423,8 +423,31 @@ async fn a_future_dated_alarm_does_not_block_the_next_genuine_one() {
     assert_eq!(d.finished(&genuine, LIMIT).await.status, ExecutionStatus::Succeeded);
 }
 
+/// The execution a hand-over starts for the NAT Gateway's episode at `alarm_at`.
+fn successor_of(d: &Deployment, alarm_at: i64) -> String {
+    let name = recorder::tokens::successor_name(&d.world.nat_gateway_id, alarm_at);
+    format!("{}:{name}", d.state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
+}
+
+/// Plays the successor's recording to its OK at `ok_at`, and checks that nothing is left.
+async fn successor_records_until(d: &Deployment, first: &str, successor: &str, ok_at: i64) {
+    let done = d.finished(first, LIMIT).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+    assert_eq!(done.output["stop"]["successor"], successor, "{done:?}");
+    d.waiting(successor).await;
+    assert_eq!(d.flow_logs().await.len(), 1);
+    assert_eq!(resolve(d, ok_at)["outcome"], "resumed");
+    let done = d.finished(successor, LIMIT).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+    assert_eq!(d.states_entered(successor).await, HAPPY_PATH);
+    assert!(d.flow_logs().await.is_empty());
+    assert_eq!(d.slot().await.unwrap().recordings, 2);
+    assert_eq!(d.emails().await.len(), 2);
+}
+
 #[tokio::test]
-async fn an_episode_that_begins_while_the_last_recording_is_stopping_records_right_after_it() {
+async fn an_episode_that_begins_while_the_last_recording_is_stopping_is_handed_over_when_it_stops() {
+    // core.md M5: nothing polls for the slot, so no retry budget can run out
     let d = deployed(&[]).await;
     // First episode: ALARM, then its OK; StopRecording is held back (throttled deletes, say)
     let first = d.start(&d.world.alarm_event("ALARM", T0)).await;
@@ -433,29 +456,19 @@ async fn an_episode_that_begins_while_the_last_recording_is_stopping_records_rig
     d.local.gateway.pause(&stop);
     assert_eq!(resolve(&d, T0 + 5 * MINUTE)["outcome"], "resumed");
     eventually("StopRecording is held", LIMIT, async || d.local.gateway.held(&stop) == 1).await;
-    // The alarm re-enters ALARM while the first recording is still stopping
+    // The alarm re-enters ALARM while the first recording is still stopping: left to it
     let second = d.start(&d.world.alarm_event("ALARM", T0 + 6 * MINUTE)).await;
-    eventually("the second claim is told to wait", LIMIT, async || {
-        d.history_errors(&second).await.iter().any(|e| e == "SlotBusy")
-    })
-    .await;
-    assert_eq!(d.status(&second).await.status, ExecutionStatus::Running);
-    // The first recording lets go; the second episode records right after it
+    let skipped = d.finished(&second, LIMIT).await;
+    assert_eq!(skipped.output["start"]["reason"], "already-recording", "{skipped:?}");
+    // The first recording lets go and hands the NAT Gateway over to the open episode
     d.local.gateway.resume(&stop);
-    assert_eq!(d.finished(&first, LIMIT).await.status, ExecutionStatus::Succeeded);
-    d.waiting(&second).await;
-    assert_eq!(d.flow_logs().await.len(), 1);
-    assert_eq!(resolve(&d, T0 + 9 * MINUTE)["outcome"], "resumed");
-    let done = d.finished(&second, LIMIT).await;
-    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
-    assert_eq!(d.states_entered(&second).await, HAPPY_PATH);
-    assert!(d.flow_logs().await.is_empty());
-    assert_eq!(d.slot().await.unwrap().recordings, 2);
-    assert_eq!(d.emails().await.len(), 2);
+    successor_records_until(&d, &first, &successor_of(&d, T0 + 6 * MINUTE), T0 + 9 * MINUTE).await;
 }
 
 #[tokio::test]
-async fn an_episode_that_begins_while_the_recording_waits_extends_it_past_the_stale_ok() {
+async fn an_episode_that_begins_while_the_recording_waits_is_handed_over_when_the_late_ok_ends_it() {
+    // core.md H1 and M1: the new episode is never skipped on a stale read, and gets a whole
+    // recording of its own rather than what is left of the first one's
     let d = deployed(&[]).await;
     let first = d.start(&d.world.alarm_event("ALARM", T0)).await;
     d.waiting(&first).await;
@@ -463,14 +476,26 @@ async fn an_episode_that_begins_while_the_recording_waits_extends_it_past_the_st
     let second = d.start(&d.world.alarm_event("ALARM", T0 + 6 * MINUTE)).await;
     let skipped = d.finished(&second, LIMIT).await;
     assert_eq!(skipped.output["start"]["reason"], "already-recording", "{skipped:?}");
-    // The stale OK does not end the recording: the alarm is in ALARM again since +6 min
-    assert_eq!(resolve(&d, T0 + 5 * MINUTE)["outcome"], "no-recording");
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(d.status(&first).await.status, ExecutionStatus::Running);
-    assert_eq!(d.flow_logs().await.len(), 1);
-    // The second episode's OK ends it: one recording covered both
-    assert_eq!(resolve(&d, T0 + 9 * MINUTE)["outcome"], "resumed");
-    assert_eq!(d.finished(&first, LIMIT).await.status, ExecutionStatus::Succeeded);
+    // The late OK ends the first episode as it would have in order; the second is still open
+    assert_eq!(resolve(&d, T0 + 5 * MINUTE)["outcome"], "resumed");
+    successor_records_until(&d, &first, &successor_of(&d, T0 + 6 * MINUTE), T0 + 9 * MINUTE).await;
+}
+
+#[tokio::test]
+async fn a_redelivered_alarm_of_an_episode_the_last_recording_covered_records_nothing() {
+    // core.md M2, as a new user met it: ALARM t0, ALARM t2 while recording, OK t3, then t2 again
+    let d = deployed(&[]).await;
+    let first = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    d.waiting(&first).await;
+    let second = d.start(&d.world.alarm_event("ALARM", T0 + 2 * MINUTE)).await;
+    assert_eq!(d.finished(&second, LIMIT).await.output["start"]["reason"], "already-recording");
+    assert_eq!(resolve(&d, T0 + 3 * MINUTE)["outcome"], "resumed");
+    let done = d.finished(&first, LIMIT).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+    assert!(done.output["stop"].get("successor").is_none(), "t2 opened and closed inside it: {done:?}");
+    let again = d.start(&d.world.alarm_event("ALARM", T0 + 2 * MINUTE)).await;
+    let skipped = d.finished(&again, LIMIT).await;
+    assert_eq!(skipped.output["start"]["reason"], "duplicate-alarm", "{skipped:?}");
     assert!(d.flow_logs().await.is_empty());
     assert_eq!(d.slot().await.unwrap().recordings, 1);
     assert_eq!(d.emails().await.len(), 1);

@@ -10,7 +10,7 @@ use recorder::contract::{StartOutput, WorkflowState};
 use recorder::flowlogs::FlowLogs;
 use recorder::notify::Mailer;
 use recorder::store::SlotTable;
-use recorder::tokens::TaskTokens;
+use recorder::tokens::{Executions, TaskTokens};
 use recorder::{contract, steps};
 use recorder_tests::{unique, World, REGION};
 use serde_json::{json, Value};
@@ -23,6 +23,10 @@ struct Waiting {
     sfn: aws_sdk_sfn::Client,
     execution_arn: String,
     task_token: String,
+}
+
+fn executions(world: &World) -> Executions {
+    Executions::from_sdk_config(&world.sdk)
 }
 
 async fn waiting_execution(world: &World) -> Waiting {
@@ -198,6 +202,7 @@ async fn the_report_reaches_a_subscriber_of_the_topic() {
         &world.stop_config(),
         &slots,
         &FlowLogs::from_sdk_config(&world.sdk),
+        &executions(&world),
         StateInput { state: serde_json::from_value(state.clone()).unwrap(), execution_arn: Some(exec.clone()) },
         recorder::now(),
     )
@@ -244,10 +249,16 @@ async fn a_successors_records_on_the_same_stream_never_make_the_report_complete(
     let stopped = recorder::now() - chrono::Duration::seconds(60);
     let input = StateInput { state: serde_json::from_value(state.clone()).unwrap(), execution_arn: Some(exec.clone()) };
     let slots = SlotTable::from_sdk_config(&world.sdk, &world.table_name);
-    let stop =
-        steps::stop_recording(&world.stop_config(), &slots, &FlowLogs::from_sdk_config(&world.sdk), input, stopped)
-            .await
-            .unwrap();
+    let stop = steps::stop_recording(
+        &world.stop_config(),
+        &slots,
+        &FlowLogs::from_sdk_config(&world.sdk),
+        &executions(&world),
+        input,
+        stopped,
+    )
+    .await
+    .unwrap();
     state["stop"] = serde_json::to_value(&stop).unwrap();
     let (topic_arn, sqs, queue_url) = subscribed_topic(&world).await;
     let config = NotifierConfig {

@@ -61,7 +61,7 @@ impl Recording {
 }
 
 /// Why an alarm event did not start a recording. None of these is an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SkipReason {
     /// The alarm is not one of this stack's: its name, or the NAT Gateway its metrics name, does
@@ -75,7 +75,8 @@ pub enum SkipReason {
     NoNatGateway,
     /// The event is not a transition into ALARM.
     NotAnAlarm,
-    /// Another execution is recording this NAT Gateway.
+    /// Another execution is recording this NAT Gateway: it records this episode too, and hands
+    /// the NAT Gateway over to a successor if the episode is still open when it stops.
     AlreadyRecording,
     /// This ALARM episode (same state timestamp, or an older one) was already handled.
     DuplicateAlarm,
@@ -83,6 +84,8 @@ pub enum SkipReason {
     LimitReached,
     /// The NAT Gateway is deleted, being deleted or failed: it carries no traffic to record.
     NatGatewayUnavailable,
+    /// The stack is being deleted: nothing starts recording any more.
+    Uninstalling,
 }
 
 impl SkipReason {
@@ -97,6 +100,7 @@ impl SkipReason {
             Self::DuplicateAlarm => "this alarm episode was already handled",
             Self::LimitReached => "NumOfRecordings has been reached for this NAT Gateway",
             Self::NatGatewayUnavailable => "the NAT Gateway is deleted, being deleted or failed",
+            Self::Uninstalling => "the stack is being deleted",
         }
     }
 }
@@ -239,6 +243,10 @@ pub struct StopOutput {
     pub stopped_at: String,
     /// Whether this execution still owned the slot and released it.
     pub released: bool,
+    /// The execution this one handed the NAT Gateway over to: an episode that began while it
+    /// recorded was still open when it stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successor: Option<String>,
 }
 
 /// StartRecording's input: the alarm event and the execution (`$$.Execution.Id`).

@@ -36,13 +36,6 @@ pub enum RecorderError {
     #[error("execution {execution} does not own the recording slot of {nat_gateway_id}")]
     SlotNotOwned { nat_gateway_id: String, execution: String },
 
-    /// A new ALARM episode found the NAT Gateway's previous recording still ending (its OK came
-    /// before this ALARM): the state machine tries the claim again until that one lets go.
-    #[error(
-        "NAT Gateway {nat_gateway_id}: the recording {owner} is still ending; this ALARM episode records after it"
-    )]
-    SlotBusy { nat_gateway_id: String, owner: String },
-
     /// A call that may succeed when tried again: throttling, a 5xx, a timeout.
     #[error("{operation} failed, worth retrying: {message}")]
     Transient { operation: &'static str, message: String },
@@ -66,7 +59,6 @@ impl RecorderError {
             Self::NoNetworkInterface(_) => "NoNetworkInterface",
             Self::FlowLogCreationFailed(_) => "FlowLogCreationFailed",
             Self::SlotNotOwned { .. } => "SlotNotOwned",
-            Self::SlotBusy { .. } => "SlotBusy",
             Self::Transient { .. } => "Transient",
             Self::SweepIncomplete { .. } => "SweepIncomplete",
             Self::Aws { .. } => "AwsError",

@@ -27,7 +27,12 @@ const FLOW_LOG_NOT_FOUND: &str = "InvalidFlowLogId.NotFound";
 
 /// How long to wait before each look at new flow logs: 7.5 s in all, well inside
 /// StartRecording's 30 s.
-const VISIBILITY_WAITS_MS: [u64; 5] = [0, 500, 1000, 2000, 4000];
+pub(crate) const VISIBILITY_WAITS_MS: [u64; 5] = [0, 500, 1000, 2000, 4000];
+
+/// EC2's answer to a flow log whose interface and destination another one already records.
+/// moto answers the whole request with it; EC2 may name the interface in `Unsuccessful`: both
+/// become one refusal per interface with this code.
+pub const ALREADY_EXISTS: &str = "FlowLogAlreadyExists";
 
 /// Where and how flow logs are created for one recording.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,8 +267,24 @@ impl FlowLogs {
             .tag_specifications(tags)
             .client_token(client_token(spec.execution_arn, spec.network_interface_ids))
             .send()
-            .await
-            .map_err(|e| RecorderError::from_sdk("EC2 CreateFlowLogs", e))?;
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().and_then(|s| s.meta().code()) == Some(ALREADY_EXISTS) => {
+                let message = e.as_service_error().and_then(|s| s.meta().message()).unwrap_or("no message");
+                let refused = spec
+                    .network_interface_ids
+                    .iter()
+                    .map(|eni| Refusal {
+                        resource_id: eni.clone(),
+                        code: ALREADY_EXISTS.into(),
+                        message: message.into(),
+                    })
+                    .collect();
+                return Ok((Vec::new(), refused));
+            }
+            Err(e) => return Err(RecorderError::from_sdk("EC2 CreateFlowLogs", e)),
+        };
         Ok((out.flow_log_ids().to_vec(), refusals(out.unsuccessful())))
     }
 

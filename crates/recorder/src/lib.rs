@@ -18,6 +18,7 @@ pub mod event;
 pub mod flowlogs;
 pub mod insights;
 pub mod notify;
+pub mod protocol;
 pub mod recording;
 pub mod steps;
 pub mod store;

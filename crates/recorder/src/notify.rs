@@ -254,6 +254,10 @@ pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
     if let Some(stop) = report.stop {
         line("Stopped", &stop.stopped_at);
     }
+    if let Some(successor) = report.stop.and_then(|s| s.successor.as_deref()) {
+        // A newer episode began during this recording and was still open at its stop.
+        line("Handed over", &format!("the alarm went off again; {successor} records on"));
+    }
     if let Some(d) = &duration {
         line("Duration", d);
     }
@@ -394,6 +398,7 @@ mod tests {
             foreign_flow_log_ids: vec![],
             stopped_at: "2024-05-14T10:27:34Z".into(),
             released: true,
+            successor: None,
         }
     }
 
@@ -422,6 +427,17 @@ mod tests {
         let report = report(Some(&recording), Some(&stop));
         let email = compose(&report, &CONTEXT);
         assert!(email.subject.ends_with("recorded 12m 32s, stopped at the time limit"), "{}", email.subject);
+    }
+
+    #[test]
+    fn a_hand_over_is_named_in_the_report() {
+        let successor = "arn:aws:states:eu-west-1:1:execution:s-recorder:handover-nat-1-2";
+        let handed = StopOutput { successor: Some(successor.into()), ..stop(Ending::AlarmOk) };
+        let email = compose(&report(None, Some(&handed)), &CONTEXT);
+        let line = email.body.lines().find(|l| l.starts_with("Handed over")).expect(&email.body);
+        assert!(line.ends_with(&format!("{successor} records on")), "{line}");
+        let without = compose(&report(None, Some(&stop(Ending::AlarmOk))), &CONTEXT);
+        assert!(!without.body.contains("Handed over"), "{}", without.body);
     }
 
     #[test]

@@ -15,12 +15,16 @@ use crate::contract::{
 };
 use crate::error::{RecorderError, Result};
 use crate::event::AlarmStateChange;
-use crate::flowlogs::{describe_refusals, sibling_executions, FlowLogSpec, FlowLogs, Ownership, TaggedFlowLog};
+use crate::flowlogs::{
+    describe_refusals, sibling_executions, FlowLogSpec, FlowLogs, Ownership, Refusal, TaggedFlowLog, ALREADY_EXISTS,
+    VISIBILITY_WAITS_MS,
+};
 use crate::insights::Insights;
 use crate::notify::{compose, compose_skip, Delivery, Mailer, Report, ReportContext};
-use crate::recording::{calm_from, spike_from, Claim, Judgement};
+use crate::protocol::{Effect, Input, Start};
+use crate::recording::{calm_from, spike_from, Judgement};
 use crate::store::SlotTable;
-use crate::tokens::{Resume, TaskTokens};
+use crate::tokens::{Executions, Resume, TaskTokens};
 
 /// Decodes a step's input, naming the step and what is wrong.
 pub fn decode<T: DeserializeOwned>(step: &str, value: serde_json::Value) -> Result<T> {
@@ -37,13 +41,71 @@ fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// When a recording started `now` has lasted MinRecordingSeconds (never past RecordingTime),
-/// rounded up to the whole second the ASL's timestamp carries.
-fn at_least_until(now: DateTime<Utc>, config: &StartConfig) -> DateTime<Utc> {
-    let minimum = config.min_recording_seconds.min(config.recording_time_seconds);
-    let until = now + chrono::Duration::seconds(i64::from(minimum));
-    let whole = until.timestamp() + i64::from(until.timestamp_subsec_nanos() > 0);
-    DateTime::from_timestamp(whole, 0).unwrap_or(until)
+fn parse_time(what: &str, text: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| RecorderError::InvalidInput(format!("{what} {text:?} is not an RFC 3339 time: {e}")))
+}
+
+/// When a recording that claimed its slot at `started_at` has lasted MinRecordingSeconds
+/// (never past RecordingTime), in the whole seconds the ASL's timestamp carries. The claim time
+/// is kept in whole seconds, truncated: the claim happened within the second after it, so the
+/// minimum ends one second later.
+fn at_least_until(started_at: &str, config: &StartConfig) -> Result<DateTime<Utc>> {
+    let claimed = parse_time("the claim time", started_at)?;
+    let minimum = (i64::from(config.min_recording_seconds) + 1).min(i64::from(config.recording_time_seconds));
+    let whole = claimed.timestamp() + minimum;
+    Ok(DateTime::from_timestamp(whole, 0).unwrap_or(claimed))
+}
+
+/// What is left of RecordingTime since the claim: a retried start does not start the clock
+/// again. At least one second (the wait's timeout must be positive).
+fn time_left(started_at: &str, now: DateTime<Utc>, config: &StartConfig) -> Result<u32> {
+    let spent = (now - parse_time("the claim time", started_at)?).num_seconds().max(0);
+    Ok((i64::from(config.recording_time_seconds) - spent).clamp(1, i64::from(u32::MAX)) as u32)
+}
+
+/// "Already exists" on an interface that one of this execution's own flow logs records (a
+/// create whose answer was lost, which EC2 did not list yet when the start was retried) is
+/// success: that flow log is the one. Asks again while EC2 does not list it (EC2 API Reference,
+/// "Eventual consistency in the Amazon EC2 API"); returns its ids and the refusals that remain.
+async fn adopt_our_own(
+    ec2: &FlowLogs,
+    config: &StartConfig,
+    execution: &str,
+    refused: Vec<Refusal>,
+) -> Result<(Vec<String>, Vec<Refusal>)> {
+    let (exists, others): (Vec<Refusal>, Vec<Refusal>) = refused.into_iter().partition(|r| r.code == ALREADY_EXISTS);
+    if exists.is_empty() {
+        return Ok((Vec::new(), others));
+    }
+    let mut found = Vec::new();
+    for wait_ms in VISIBILITY_WAITS_MS {
+        tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
+        found = owned(ec2.find_by_execution(execution).await?, &config.ownership(), execution).0;
+        let covered = |r: &Refusal| found.iter().any(|f| f.resource_id.as_deref() == Some(r.resource_id.as_str()));
+        if exists.iter().all(covered) {
+            break;
+        }
+    }
+    let mut ids = Vec::new();
+    let mut remaining = others;
+    for refusal in exists {
+        match found.iter().find(|f| f.resource_id.as_deref() == Some(refusal.resource_id.as_str())) {
+            Some(ours) => ids.push(ours.flow_log_id.clone()),
+            None => remaining.push(refusal),
+        }
+    }
+    Ok((ids, remaining))
+}
+
+fn not_owned(nat: &str, execution: &str) -> RecorderError {
+    RecorderError::SlotNotOwned { nat_gateway_id: nat.to_owned(), execution: execution.to_owned() }
+}
+
+/// A protocol effect no step of this kind can get: a bug, said plainly.
+fn unexpected(step: &str, effect: &Effect) -> RecorderError {
+    RecorderError::Aws { operation: "the recording protocol", message: format!("{step} got {effect:?}") }
 }
 
 /// StartRecording: claim the slot, find the interfaces, create the flow logs.
@@ -54,6 +116,7 @@ pub async fn start_recording(
     input: StartInput,
     now: DateTime<Utc>,
 ) -> Result<StartOutput> {
+    let event_text = input.event.to_string();
     let event = AlarmStateChange::from_value(input.event)?;
     let spike = match spike_from(&event, &config.watched, now)? {
         Judgement::Act(spike) => spike,
@@ -80,32 +143,22 @@ pub async fn start_recording(
         });
     }
     let claimed_at = rfc3339(now);
-    let claim = slots.claim(&spike, &input.execution_arn, config.max_recordings, &claimed_at).await?;
-    let reason = match &claim {
-        Claim::AfterOwner { owner } => {
-            return Err(RecorderError::SlotBusy { nat_gateway_id: nat, owner: owner.clone() });
-        }
-        Claim::Extends => {
-            info!("a newer episode while the recording waits for its OK: the running recording goes on through it");
-            Some(SkipReason::AlreadyRecording)
-        }
-        Claim::Refused(reason) => Some(*reason),
-        Claim::Claimed | Claim::AlreadyOwned { .. } => None,
+    let claim = Input::Alarm {
+        at: spike.alarm_at_millis,
+        event: event_text,
+        execution: input.execution_arn.clone(),
+        started_at: claimed_at,
+        max_recordings: config.max_recordings,
     };
-    if let Some(reason) = reason {
-        info!(reason = reason.describe(), "skipped");
-        // One "not recorded" email per episode, however often its ALARM is delivered.
-        let notify = reason == SkipReason::LimitReached
-            && config.notify_limit_reached
-            && slots.first_limit_notice(&nat, spike.alarm_at_millis).await?;
-        return Ok(StartOutput::Skip { reason, nat_gateway_id: Some(nat), notify });
-    }
-    // A retried start keeps the time of the claim: the recording, and its report's window,
-    // began then.
-    let retried = matches!(claim, Claim::AlreadyOwned { .. });
-    let started_at = match claim {
-        Claim::AlreadyOwned { started_at: Some(first) } => first,
-        _ => claimed_at,
+    let (alarm_at, started_at, retried) = match slots.apply(&nat, &claim).await?.effect {
+        Effect::Start(Start::Record { alarm_at, started_at, retried }) => (alarm_at, started_at, retried),
+        Effect::Start(Start::Skip { reason, notify }) => {
+            info!(reason = reason.describe(), "skipped");
+            // One "not recorded" email per episode, however often its ALARM is delivered.
+            let notify = notify && reason == SkipReason::LimitReached && config.notify_limit_reached;
+            return Ok(StartOutput::Skip { reason, nat_gateway_id: Some(nat), notify });
+        }
+        other => return Err(unexpected("StartRecording", &other)),
     };
 
     let interfaces = gateway.network_interface_ids;
@@ -118,8 +171,9 @@ pub async fn start_recording(
     let covered: BTreeSet<&str> = existing.iter().filter_map(|f| f.resource_id.as_deref()).collect();
     let missing: Vec<String> = interfaces.iter().filter(|eni| !covered.contains(eni.as_str())).cloned().collect();
     let mut flow_log_ids: Vec<String> = existing.iter().map(|f| f.flow_log_id.clone()).collect();
+    let mut refused = Vec::new();
     if !missing.is_empty() {
-        let (created, refused) = ec2
+        let (created, not_created) = ec2
             .create(&FlowLogSpec {
                 network_interface_ids: &missing,
                 log_group_name: &config.log_group_name,
@@ -130,29 +184,40 @@ pub async fn start_recording(
             })
             .await?;
         flow_log_ids.extend(created);
-        if !refused.is_empty() {
-            // What was created carries this execution's tag: StopRecording finds and deletes it.
-            return Err(RecorderError::FlowLogCreationFailed(describe_refusals(&refused)));
-        }
+        let (ours, others) = adopt_our_own(ec2, config, &input.execution_arn, not_created).await?;
+        flow_log_ids.extend(ours);
+        refused = others;
+    }
+    // In the slot before any check: StopRecording deletes them even while EC2 does not list
+    // them yet, and the sweep knows them.
+    let created = Input::Created {
+        execution: input.execution_arn.clone(),
+        flow_log_ids: flow_log_ids.clone(),
+        network_interface_ids: interfaces.clone(),
+    };
+    if slots.apply(&nat, &created).await?.effect == Effect::NotOwner {
+        return Err(not_owned(&nat, &input.execution_arn));
+    }
+    if !refused.is_empty() {
+        return Err(RecorderError::FlowLogCreationFailed(describe_refusals(&refused)));
     }
     let undeliverable = ec2.failed_deliveries(&flow_log_ids).await?;
     if !undeliverable.is_empty() {
         return Err(RecorderError::FlowLogCreationFailed(describe_refusals(&undeliverable)));
     }
-    slots.record_flow_logs(&nat, &input.execution_arn, &flow_log_ids, &interfaces).await?;
     info!(flow_logs = ?flow_log_ids, interfaces = ?interfaces, "recording");
     Ok(StartOutput::Record {
         recording: Recording {
             nat_gateway_id: nat,
             execution_arn: input.execution_arn,
-            alarm_at_millis: spike.alarm_at_millis,
+            alarm_at_millis: alarm_at,
             network_interface_ids: interfaces,
             nat_addresses: gateway.private_addresses,
             flow_log_ids,
             log_group_name: config.log_group_name.clone(),
+            timeout_seconds: time_left(&started_at, now, config)?,
+            record_at_least_until: rfc3339(at_least_until(&started_at, config)?),
             started_at,
-            timeout_seconds: config.recording_time_seconds,
-            record_at_least_until: rfc3339(at_least_until(now, config)),
             report_delay_seconds: config.report_delay_seconds,
         },
     })
@@ -168,14 +233,22 @@ pub async fn register_token(
     let span =
         tracing::info_span!("register_token", nat_gateway_id = %input.nat_gateway_id, execution = %input.execution_arn);
     let _enter = span.enter();
-    let ok_first = slots.store_token(&input.nat_gateway_id, &input.execution_arn, &input.task_token).await?;
-    let Some(ok_at) = ok_first else {
-        info!("waiting for the alarm to return to OK");
-        return Ok(RegisterOutput { stored: true, resumed_at_once: false });
-    };
-    let resume = task_tokens.resume(&input.task_token, &alarm_ok_output(ok_at, "token-register")).await?;
-    info!(?resume, "the OK came before the token: resumed at once");
-    Ok(RegisterOutput { stored: true, resumed_at_once: true })
+    let register = Input::Registered { execution: input.execution_arn.clone(), task_token: input.task_token.clone() };
+    let outcome = slots.apply(&input.nat_gateway_id, &register).await?;
+    match outcome.effect {
+        Effect::Nothing => {
+            info!("waiting for the alarm to return to OK");
+            Ok(RegisterOutput { stored: true, resumed_at_once: false })
+        }
+        Effect::Resume { task_token, .. } => {
+            let ok_at = outcome.slot.ok_seen.unwrap_or_default();
+            let resume = task_tokens.resume(&task_token, &alarm_ok_output(ok_at, "token-register")).await?;
+            info!(?resume, "the OK came before the token: resumed at once");
+            Ok(RegisterOutput { stored: true, resumed_at_once: true })
+        }
+        Effect::NotOwner => Err(not_owned(&input.nat_gateway_id, &input.execution_arn)),
+        other => Err(unexpected("token-register", &other)),
+    }
 }
 
 /// alarm-ok-resolver: end the active recording this OK belongs to.
@@ -196,33 +269,40 @@ pub async fn resolve_ok(
     };
     let span = tracing::info_span!("resolve_ok", nat_gateway_id = %calm.nat_gateway_id);
     let _enter = span.enter();
-    slots.remember_ok(&calm.nat_gateway_id, calm.ok_at_millis).await?;
-    let Some(marked) = slots.mark_ok(&calm.nat_gateway_id, calm.ok_at_millis).await? else {
-        info!("no active recording began before this OK");
-        return Ok(ResolveOutcome::NoRecording);
-    };
-    let Some(token) = marked.task_token else {
-        info!(execution = %marked.execution_arn, "marked: the recording resumes when its token is stored");
-        return Ok(ResolveOutcome::Marked);
+    let outcome = slots.apply(&calm.nat_gateway_id, &Input::Ok { at: calm.ok_at_millis }).await?;
+    let (execution, token) = match (outcome.effect, &outcome.slot.owner) {
+        (Effect::Resume { execution, task_token }, _) => (execution, task_token),
+        (Effect::Nothing, Some(owner)) if calm.ok_at_millis > owner.alarm_at => {
+            info!(execution = %owner.execution, "marked: the recording resumes when its token is stored");
+            return Ok(ResolveOutcome::Marked);
+        }
+        (Effect::Nothing, _) => {
+            info!("no active recording began before this OK");
+            return Ok(ResolveOutcome::NoRecording);
+        }
+        (other, _) => return Err(unexpected("alarm-ok-resolver", &other)),
     };
     match task_tokens.resume(&token, &alarm_ok_output(calm.ok_at_millis, "alarm-ok-resolver")).await? {
         Resume::Resumed => {
-            info!(execution = %marked.execution_arn, "resumed");
+            info!(%execution, "resumed");
             Ok(ResolveOutcome::Resumed)
         }
         Resume::AlreadyResolved => {
-            info!(execution = %marked.execution_arn, "the wait had already ended");
+            info!(%execution, "the wait had already ended");
             Ok(ResolveOutcome::AlreadyResolved)
         }
     }
 }
 
-/// StopRecording: delete every flow log of this execution, then release the slot if this
-/// execution still owns it. Safe to run again: what is gone stays gone.
+/// StopRecording: delete every flow log of this execution (those it carries, those the slot
+/// holds, and those EC2 lists with its tag), then release the slot if this execution still owns
+/// it, and start the successor the protocol names (an episode still open). Safe to run again:
+/// what is gone stays gone, and the successor's name makes its start happen once.
 pub async fn stop_recording(
     config: &StopConfig,
     slots: &SlotTable,
     ec2: &FlowLogs,
+    executions: &Executions,
     input: StateInput,
     now: DateTime<Utc>,
 ) -> Result<StopOutput> {
@@ -236,18 +316,26 @@ pub async fn stop_recording(
 
     let mut ids: BTreeSet<String> =
         state.recording().map(|r| r.flow_log_ids.iter().cloned().collect()).unwrap_or_default();
+    if let Some(owner) = slots.slot(&nat).await?.and_then(|s| s.owner).filter(|o| o.execution == execution) {
+        ids.extend(owner.flow_log_ids);
+    }
     let (ours, foreign) = owned(ec2.find_by_execution(&execution).await?, &config.ownership, &execution);
     ids.extend(ours.into_iter().map(|f| f.flow_log_id));
     let ids: Vec<String> = ids.into_iter().collect();
     ec2.delete(&ids).await?;
     // A recording whose start failed never captured: it does not use up NumOfRecordings.
-    let never_captured = state.recording().is_none() && state.failure.is_some();
-    let released = slots.release(&nat, &execution, never_captured).await?;
+    let captured = !(state.recording().is_none() && state.failure.is_some());
+    let outcome = slots.apply(&nat, &Input::Stopped { execution: execution.clone(), captured }).await?;
+    let released = outcome.effect == Effect::Released;
     if !released {
         warn!("the slot was not owned by this execution any more; left it as it is");
     }
+    let successor = match &outcome.successor {
+        Some(successor) => Some(executions.start_successor(&execution, &nat, successor).await?.0),
+        None => None,
+    };
     let ending = state.ending();
-    info!(deleted = ?ids, ending = ?ending, "stopped");
+    info!(deleted = ?ids, ending = ?ending, ?successor, "stopped");
     Ok(StopOutput {
         nat_gateway_id: nat,
         ending,
@@ -255,6 +343,7 @@ pub async fn stop_recording(
         foreign_flow_log_ids: foreign,
         stopped_at: rfc3339(now),
         released,
+        successor,
     })
 }
 

@@ -10,7 +10,7 @@ use tracing::{error, info, warn};
 use crate::config::SweepConfig;
 use crate::error::Result;
 use crate::flowlogs::{FlowLogs, TaggedFlowLog};
-use crate::recording::Slot;
+use crate::protocol::{Effect, Input, Slot};
 use crate::store::SlotTable;
 use crate::tokens::Executions;
 
@@ -45,8 +45,8 @@ pub fn verdict(log: &TaggedFlowLog, slot: Option<&Slot>, running: bool, now_secs
         }
         return Verdict::ExecutionNotRunning;
     }
-    match slot.and_then(|s| s.active_execution.as_deref()) {
-        Some(active) if active == execution => Verdict::Keep,
+    match slot.and_then(|s| s.owner.as_ref()) {
+        Some(owner) if owner.execution == *execution => Verdict::Keep,
         _ => Verdict::NotTheActiveRecording,
     }
 }
@@ -67,6 +67,9 @@ pub struct SweepReport {
     pub deleted: Vec<(String, Verdict)>,
     /// NAT Gateways whose slot was released because its execution had ended.
     pub released: Vec<String>,
+    /// Executions this sweep started for an open episode nobody recorded (a dead owner's, or a
+    /// hand-over whose start failed).
+    pub successors: Vec<String>,
     /// Flow logs that carry this stack's tags but are not its own: never deleted.
     pub foreign: Vec<String>,
     /// What could not be swept this time, one line each; the others were swept all the same.
@@ -111,14 +114,18 @@ pub async fn sweep(
             report.errors.push(format!("flow log {id}: {e}"));
         }
     }
-    for (nat, slot) in slots.active_slots().await? {
-        let Some(execution) = slot.active_execution.clone() else { continue };
-        match release_if_ended(config.min_age, slots, &mut running, &nat, &slot, &execution, now_secs).await {
-            Ok(true) => {
-                warn!(nat_gateway_id = %nat, %execution, "released the slot of an execution that is no longer running");
-                report.released.push(nat);
+    for (nat, slot) in slots.slots().await? {
+        match settle_slot(config, slots, executions, &mut running, &nat, slot, now_secs).await {
+            Ok(Settled { released, successor }) => {
+                if released {
+                    warn!(nat_gateway_id = %nat, "released the slot of an execution that is no longer running");
+                    report.released.push(nat.clone());
+                }
+                if let Some(successor) = successor {
+                    warn!(nat_gateway_id = %nat, %successor, "started the recording of an open episode nobody recorded");
+                    report.successors.push(successor);
+                }
             }
-            Ok(false) => {}
             Err(e) => {
                 error!(nat_gateway_id = %nat, error = %e, "could not check a slot; the next sweep tries again");
                 report.errors.push(format!("slot of {nat}: {e}"));
@@ -157,26 +164,43 @@ async fn sweep_flow_log(
     Ok(())
 }
 
-/// Releases the slot of an execution that ended; a slot claimed less than `min_age` ago is left
-/// for the next sweep.
-async fn release_if_ended(
-    min_age: Duration,
+/// What the sweep did to one slot.
+struct Settled {
+    released: bool,
+    successor: Option<String>,
+}
+
+/// Releases the slot of an owner whose execution ended (a slot claimed less than `min_age` ago
+/// is left for the next sweep; one whose claim time does not read is old), and starts the
+/// successor of an open episode nobody records (a hand-over whose start failed).
+async fn settle_slot(
+    config: &SweepConfig,
     slots: &SlotTable,
+    executions: &Executions,
     running: &mut RunningCache<'_>,
     nat: &str,
-    slot: &Slot,
-    execution: &str,
+    slot: Result<Slot>,
     now_secs: i64,
-) -> Result<bool> {
-    let young = slot
-        .started_at
-        .as_deref()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .is_none_or(|t| now_secs - t.timestamp() < min_age.as_secs() as i64);
-    if young || running.is_running(execution).await? {
-        return Ok(false);
+) -> Result<Settled> {
+    let slot = slot?;
+    let mut settled = Settled { released: false, successor: None };
+    let mut orphan = slot.orphaned_episode();
+    if let Some(owner) = &slot.owner {
+        let young = chrono::DateTime::parse_from_rfc3339(&owner.started_at)
+            .is_ok_and(|t| now_secs - t.timestamp() < config.min_age.as_secs() as i64);
+        if young || running.is_running(&owner.execution).await? {
+            return Ok(settled);
+        }
+        let outcome = slots.apply(nat, &Input::Swept { execution: owner.execution.clone() }).await?;
+        settled.released = outcome.effect == Effect::Released;
+        orphan = outcome.successor;
     }
-    slots.release(nat, execution, false).await
+    if let Some(successor) = orphan {
+        // One that was started before (whatever became of it) is not started again
+        let (arn, started) = executions.start_successor(&config.state_machine_arn, nat, &successor).await?;
+        settled.successor = started.then_some(arn);
+    }
+    Ok(settled)
 }
 
 #[cfg(test)]
@@ -198,7 +222,15 @@ mod tests {
     }
 
     fn owned_by(execution: &str) -> Slot {
-        Slot { active_execution: Some(execution.into()), ..Slot::default() }
+        let owner = crate::protocol::Owner {
+            execution: execution.into(),
+            alarm_at: 10,
+            started_at: "2026-12-06T10:00:00Z".into(),
+            flow_log_ids: vec![],
+            network_interface_ids: vec![],
+            task_token: None,
+        };
+        Slot { owner: Some(owner), ..Slot::default() }
     }
 
     #[test]

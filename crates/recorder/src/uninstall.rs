@@ -22,6 +22,8 @@ use tracing::{info, warn};
 use crate::config::SweepConfig;
 use crate::error::{RecorderError, Result};
 use crate::flowlogs::FlowLogs;
+use crate::protocol::Input;
+use crate::store::SlotTable;
 use crate::tokens::Executions;
 
 /// What one uninstall did.
@@ -34,31 +36,56 @@ pub struct UninstallReport {
     pub foreign: Vec<String>,
 }
 
-/// Stops the running recordings, deletes every flow log of this stack, waits `settle` (a
-/// StartRecording in flight when its execution stopped may still create one, and EC2 may not
-/// list a new flow log yet), and deletes again.
+/// Passes of "delete, then wait `settle`" at most: a pass that finds nothing ends it sooner.
+const MAX_PASSES: usize = 4;
+
+/// Fences every slot (no claim succeeds from then on), stops the running recordings, and
+/// deletes every flow log of this stack until a pass, `settle` after the last (a StartRecording
+/// in flight when its execution stopped may still create one, and EC2 may not list a new flow
+/// log yet), finds none. A fence or stop that fails is reported at the end, after the deletes:
+/// an error never leaves a flow log behind that could have been deleted.
 pub async fn uninstall(
     config: &SweepConfig,
     ec2: &FlowLogs,
+    slots: &SlotTable,
     executions: &Executions,
     settle: Duration,
 ) -> Result<UninstallReport> {
-    let mut report = UninstallReport {
-        stopped_executions: executions.stop_running(&config.state_machine_arn, "the stack is being deleted").await?,
-        ..UninstallReport::default()
-    };
-    for pass in 0..2 {
-        if pass == 1 {
+    let mut report = UninstallReport::default();
+    let mut errors = Vec::new();
+    match slots.slots().await {
+        Ok(all) => {
+            for (nat, _) in all {
+                if let Err(e) = slots.apply(&nat, &Input::Fence).await {
+                    errors.push(format!("fence of {nat}: {e}"));
+                }
+            }
+        }
+        Err(e) => errors.push(format!("fence: {e}")),
+    }
+    match executions.stop_running(&config.state_machine_arn, "the stack is being deleted").await {
+        Ok(stopped) => report.stopped_executions = stopped,
+        Err(e) => errors.push(e.to_string()),
+    }
+    for pass in 0..MAX_PASSES {
+        if pass > 0 {
             tokio::time::sleep(settle).await;
         }
         let (owned, foreign) = config.ownership.split(ec2.find_by_stack(&config.stack_name).await?, &config.executions);
         let ids: Vec<String> = owned.into_iter().map(|f| f.flow_log_id).collect();
         ec2.delete(&ids).await?;
+        let found = !ids.is_empty();
         report.deleted_flow_log_ids.extend(ids);
         report.foreign = foreign;
+        if pass > 0 && !found {
+            break;
+        }
     }
-    info!(?report, "uninstalled");
-    Ok(report)
+    info!(?report, ?errors, "uninstalled");
+    match errors.is_empty() {
+        true => Ok(report),
+        false => Err(RecorderError::Aws { operation: "uninstall", message: errors.join("; ") }),
+    }
 }
 
 /// The custom resource's properties (CloudFormation passes them as strings).
@@ -78,8 +105,11 @@ struct Envelope<'a> {
     request_id: &'a str,
     logical_resource_id: &'a str,
     response_url: &'a str,
-    /// `Some` for a Delete: its physical id and properties.
-    delete: Option<(&'a str, &'a CleanupProperties)>,
+    /// The resource's physical id, echoed on Update and Delete: an answer with another id would
+    /// make CloudFormation replace the resource, and delete (uninstall) the old one.
+    physical_resource_id: Option<&'a str>,
+    /// `Some` for a Delete: its properties.
+    delete: Option<&'a CleanupProperties>,
 }
 
 fn envelope(request: &CleanupRequest) -> Result<Envelope<'_>> {
@@ -89,13 +119,18 @@ fn envelope(request: &CleanupRequest) -> Result<Envelope<'_>> {
         request_id,
         logical_resource_id,
         response_url,
+        physical_resource_id: None,
         delete: None,
     };
     Ok(match request {
         Create(r) => e(&r.stack_id, &r.request_id, &r.logical_resource_id, &r.response_url),
-        Update(r) => e(&r.stack_id, &r.request_id, &r.logical_resource_id, &r.response_url),
+        Update(r) => Envelope {
+            physical_resource_id: Some(&r.physical_resource_id),
+            ..e(&r.stack_id, &r.request_id, &r.logical_resource_id, &r.response_url)
+        },
         Delete(r) => Envelope {
-            delete: Some((&r.physical_resource_id, &r.resource_properties)),
+            physical_resource_id: Some(&r.physical_resource_id),
+            delete: Some(&r.resource_properties),
             ..e(&r.stack_id, &r.request_id, &r.logical_resource_id, &r.response_url)
         },
         _ => {
@@ -117,6 +152,7 @@ pub fn response_url(request: &CleanupRequest) -> Result<&str> {
 pub async fn handle(
     config: &SweepConfig,
     ec2: &FlowLogs,
+    slots: &SlotTable,
     executions: &Executions,
     request: &CleanupRequest,
 ) -> CloudFormationCustomResourceResponse {
@@ -127,10 +163,12 @@ pub async fn handle(
         response.stack_id = envelope.stack_id.to_owned();
         response.request_id = envelope.request_id.to_owned();
         response.logical_resource_id = envelope.logical_resource_id.to_owned();
+        if let Some(id) = envelope.physical_resource_id {
+            response.physical_resource_id = id.to_owned();
+        }
         // Create and Update: nothing to set up.
-        let Some((physical_resource_id, properties)) = envelope.delete else { return Ok(HashMap::new()) };
-        response.physical_resource_id = physical_resource_id.to_owned();
-        let report = uninstall(config, ec2, executions, settle(properties)?).await?;
+        let Some(properties) = envelope.delete else { return Ok(HashMap::new()) };
+        let report = uninstall(config, ec2, slots, executions, settle(properties)?).await?;
         Ok(HashMap::from([
             ("StoppedExecutions".to_owned(), report.stopped_executions.len().to_string()),
             ("DeletedFlowLogs".to_owned(), report.deleted_flow_log_ids.len().to_string()),
@@ -209,7 +247,23 @@ mod tests {
         .unwrap();
         let envelope = envelope(&request).unwrap();
         assert_eq!(envelope.response_url, "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/x");
-        let (physical, properties) = envelope.delete.expect("a Delete");
-        assert_eq!((physical, properties.settle_seconds.as_deref()), ("s-uninstall-cleanup", Some("35")));
+        let properties = envelope.delete.expect("a Delete");
+        assert_eq!(envelope.physical_resource_id, Some("s-uninstall-cleanup"));
+        assert_eq!(properties.settle_seconds.as_deref(), Some("35"));
+    }
+
+    #[test]
+    fn an_update_echoes_the_physical_id_it_was_given() {
+        let request: CleanupRequest = serde_json::from_value(serde_json::json!({
+            "RequestType": "Update", "ServiceToken": "t", "ResponseURL": "https://example.com/x",
+            "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1", "RequestId": "r",
+            "ResourceType": "AWS::CloudFormation::CustomResource", "LogicalResourceId": "UninstallCleanup",
+            "PhysicalResourceId": "an-older-format-of-the-id",
+            "ResourceProperties": {"ServiceToken": "t"}, "OldResourceProperties": {"ServiceToken": "t"}
+        }))
+        .unwrap();
+        let envelope = envelope(&request).unwrap();
+        assert_eq!(envelope.physical_resource_id, Some("an-older-format-of-the-id"));
+        assert!(envelope.delete.is_none(), "an Update deletes nothing");
     }
 }

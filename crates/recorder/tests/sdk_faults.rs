@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
+use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_ec2::operation::create_flow_logs::CreateFlowLogsOutput;
 use aws_sdk_ec2::operation::delete_flow_logs::{DeleteFlowLogsError, DeleteFlowLogsOutput};
 use aws_sdk_ec2::operation::describe_flow_logs::DescribeFlowLogsOutput;
@@ -17,7 +20,7 @@ use recorder::config::StartConfig;
 use recorder::contract::SkipReason;
 use recorder::contract::StartInput;
 use recorder::flowlogs::FlowLogs;
-use recorder::recording::{Claim, Spike};
+use recorder::protocol::{Effect, Input, Owner, Slot, Start};
 use recorder::steps;
 use recorder::store::SlotTable;
 use recorder::tokens::{Resume, TaskTokens};
@@ -59,8 +62,18 @@ fn throttled(operation: &str) -> ErrorMetadata {
 #[tokio::test]
 async fn create_flow_logs_succeeds_for_one_interface_and_fails_for_another() {
     // Given a NAT Gateway with two interfaces, and EC2 refusing the second
-    let claim = mock!(aws_sdk_dynamodb::Client::update_item).then_output(|| UpdateItemOutput::builder().build());
-    let slots = SlotTable::new(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&claim]), "slots");
+    let read = mock!(aws_sdk_dynamodb::Client::get_item)
+        .sequence()
+        .output(|| GetItemOutput::builder().build())
+        .output(|| stored(&owned_by("arn:exec"), 1))
+        .build();
+    let claim = mock!(aws_sdk_dynamodb::Client::put_item)
+        .match_requests(|r| !slot_written(r).contains("fl-0a"))
+        .then_output(|| PutItemOutput::builder().build());
+    let created = mock!(aws_sdk_dynamodb::Client::put_item)
+        .match_requests(|r| slot_written(r).contains("fl-0a"))
+        .then_output(|| PutItemOutput::builder().build());
+    let slots = SlotTable::new(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&read, &created, &claim]), "slots");
     let describe = mock!(aws_sdk_ec2::Client::describe_nat_gateways).then_output(|| {
         DescribeNatGatewaysOutput::builder()
             .nat_gateways(
@@ -109,6 +122,151 @@ async fn create_flow_logs_succeeds_for_one_interface_and_fails_for_another() {
         "could not create flow logs: eni-0b (InvalidParameter: The network interface is being deleted)"
     );
     assert_eq!(create.num_calls(), 1);
+    // And the flow log it did create is in the slot before the check failed (M3)
+    assert_eq!((claim.num_calls(), created.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn already_exists_on_an_interface_this_executions_own_flow_log_records_is_success() {
+    use aws_sdk_ec2::types::{FlowLog, Tag};
+    // A retried start whose first CreateFlowLogs made eni-0b's flow log, which EC2 does not list
+    // yet: the retry asks for eni-0b again, and EC2 answers that it already exists (core.md M3)
+    let exec = "arn:aws:states:us-east-1:123456789012:execution:nat-recorder-recorder:e1";
+    let read = mock!(aws_sdk_dynamodb::Client::get_item)
+        .sequence()
+        .output(|| GetItemOutput::builder().build())
+        .output(|| stored(&owned_by(exec), 1))
+        .build();
+    let write = mock!(aws_sdk_dynamodb::Client::put_item).then_output(|| PutItemOutput::builder().build());
+    let slots = SlotTable::new(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&read, &write]), "slots");
+    let describe = mock!(aws_sdk_ec2::Client::describe_nat_gateways).then_output(|| {
+        DescribeNatGatewaysOutput::builder()
+            .nat_gateways(
+                NatGateway::builder()
+                    .nat_gateway_id(NAT)
+                    .state(aws_sdk_ec2::types::NatGatewayState::Available)
+                    .nat_gateway_addresses(NatGatewayAddress::builder().network_interface_id("eni-0a").build())
+                    .nat_gateway_addresses(NatGatewayAddress::builder().network_interface_id("eni-0b").build())
+                    .build(),
+            )
+            .build()
+    });
+    let create = mock!(aws_sdk_ec2::Client::create_flow_logs).then_output(|| {
+        CreateFlowLogsOutput::builder()
+            .flow_log_ids("fl-0a")
+            .unsuccessful(
+                UnsuccessfulItem::builder()
+                    .resource_id("eni-0b")
+                    .error(UnsuccessfulItemError::builder().code("FlowLogAlreadyExists").message("exists").build())
+                    .build(),
+            )
+            .build()
+    });
+    let theirs = |id: &str, eni: &str| {
+        let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+        FlowLog::builder()
+            .flow_log_id(id)
+            .resource_id(eni)
+            .log_group_name("/flowlogs")
+            .deliver_logs_permission_arn("arn:aws:iam::123456789012:role/delivery")
+            .deliver_logs_status("SUCCESS")
+            .tags(tag("vpc-flowlogs-recorder:execution", exec))
+            .tags(tag("vpc-flowlogs-recorder:nat-gateway", NAT))
+            .tags(tag("vpc-flowlogs-recorder:stack", "nat-recorder"))
+            .build()
+    };
+    // Not listed at the first look, listed at the second
+    let by_tag = mock!(aws_sdk_ec2::Client::describe_flow_logs)
+        .match_requests(|r| !r.filter().is_empty())
+        .sequence()
+        .output(|| DescribeFlowLogsOutput::builder().build())
+        .output(move || DescribeFlowLogsOutput::builder().flow_logs(theirs("fl-0b", "eni-0b")).build())
+        .build();
+    let by_id = mock!(aws_sdk_ec2::Client::describe_flow_logs).match_requests(|r| r.filter().is_empty()).then_output(
+        move || {
+            DescribeFlowLogsOutput::builder()
+                .flow_logs(theirs("fl-0a", "eni-0a"))
+                .flow_logs(theirs("fl-0b", "eni-0b"))
+                .build()
+        },
+    );
+    let ec2 = FlowLogs::new(mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&describe, &create, &by_tag, &by_id]));
+    let output = steps::start_recording(
+        &start_config(),
+        &slots,
+        &ec2,
+        StartInput { event: alarm_event(), execution_arn: exec.into() },
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("the flow log that exists is this execution's own");
+    let recorder::contract::StartOutput::Record { recording } = output else { panic!("{output:?}") };
+    assert_eq!(recording.flow_log_ids, ["fl-0a", "fl-0b"]);
+    assert_eq!(by_tag.num_calls(), 2, "asked again until EC2 listed it");
+}
+
+#[tokio::test]
+async fn already_exists_answered_for_the_whole_request_names_every_interface() {
+    use aws_sdk_ec2::operation::create_flow_logs::CreateFlowLogsError;
+    use recorder::flowlogs::{FlowLogSpec, ALREADY_EXISTS};
+    // moto's shape: the request fails whole rather than naming the interface in Unsuccessful
+    let create = mock!(aws_sdk_ec2::Client::create_flow_logs).then_error(|| {
+        CreateFlowLogsError::generic(
+            ErrorMetadata::builder().code(ALREADY_EXISTS).message("same configuration").build(),
+        )
+    });
+    let ec2 = FlowLogs::new(mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&create]));
+    let interfaces = ["eni-0a".to_owned(), "eni-0b".to_owned()];
+    let (created, refused) = ec2
+        .create(&FlowLogSpec {
+            network_interface_ids: &interfaces,
+            log_group_name: "/flowlogs",
+            delivery_role_arn: "arn:aws:iam::123456789012:role/delivery",
+            stack_name: "nat-recorder",
+            execution_arn: "arn:exec",
+            nat_gateway_id: NAT,
+        })
+        .await
+        .unwrap();
+    assert!(created.is_empty());
+    let named: Vec<(&str, &str)> = refused.iter().map(|r| (r.resource_id.as_str(), r.code.as_str())).collect();
+    assert_eq!(named, [("eni-0a", ALREADY_EXISTS), ("eni-0b", ALREADY_EXISTS)]);
+}
+
+/// The slot text a PutItem writes.
+fn slot_written(request: &aws_sdk_dynamodb::operation::put_item::PutItemInput) -> String {
+    request.item().and_then(|i| i.get("slot")).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
+}
+
+/// A GetItem answer holding `slot` at `version`.
+fn stored(slot: &Slot, version: u64) -> GetItemOutput {
+    GetItemOutput::builder()
+        .item("pk", AttributeValue::S(NAT.into()))
+        .item("version", AttributeValue::N(version.to_string()))
+        .item("slot", AttributeValue::S(serde_json::to_string(slot).unwrap()))
+        .build()
+}
+
+fn owned_by(execution: &str) -> Slot {
+    let owner = Owner {
+        execution: execution.into(),
+        alarm_at: 1,
+        started_at: "2024-01-01T00:00:00Z".into(),
+        flow_log_ids: vec![],
+        network_interface_ids: vec![],
+        task_token: None,
+    };
+    Slot { alarm_seen: Some(1), decided: Some(1), recordings: 1, owner: Some(owner), ..Slot::default() }
+}
+
+fn alarm_input(at: i64, execution: &str) -> Input {
+    Input::Alarm {
+        at,
+        event: "{}".into(),
+        execution: execution.into(),
+        started_at: "2024-01-01T00:00:00Z".into(),
+        max_recordings: 3,
+    }
 }
 
 #[tokio::test]
@@ -158,8 +316,9 @@ async fn a_flow_log_already_deleted_counts_as_deleted_and_the_rest_are_deleted_o
 }
 
 #[tokio::test]
-async fn a_server_error_while_claiming_is_transient() {
-    let claim = mock!(aws_sdk_dynamodb::Client::update_item).then_http_response(|| {
+async fn a_server_error_while_writing_the_slot_is_transient() {
+    let read = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| GetItemOutput::builder().build());
+    let write = mock!(aws_sdk_dynamodb::Client::put_item).then_http_response(|| {
         aws_smithy_runtime_api::http::Response::new(
             aws_smithy_runtime_api::http::StatusCode::try_from(500).unwrap(),
             aws_smithy_types::body::SdkBody::from(
@@ -167,32 +326,43 @@ async fn a_server_error_while_claiming_is_transient() {
             ),
         )
     });
-    let slots = SlotTable::new(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&claim]), "slots");
-    let spike = Spike { nat_gateway_id: NAT.into(), alarm_at_millis: 1 };
-    let err = slots.claim(&spike, "arn:exec", 0, "2024-01-01T00:00:00Z").await.unwrap_err();
+    let slots = SlotTable::new(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&read, &write]), "slots");
+    let err = slots.apply(NAT, &alarm_input(1, "arn:exec")).await.unwrap_err();
     assert_eq!(err.error_type(), "Transient", "{err}");
 }
 
 #[tokio::test]
-async fn a_claim_refused_for_the_limit_reads_why_from_the_slot() {
-    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
-    use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-    use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
-    use aws_sdk_dynamodb::types::AttributeValue;
-    let claim = mock!(aws_sdk_dynamodb::Client::update_item).then_error(|| {
-        UpdateItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().build())
+async fn a_write_that_loses_the_race_reads_again_and_decides_on_what_won() {
+    // Given the slot is free when read, but another execution claims it before this write
+    let read = mock!(aws_sdk_dynamodb::Client::get_item)
+        .sequence()
+        .output(|| GetItemOutput::builder().build())
+        .output(|| stored(&owned_by("arn:other"), 1))
+        .build();
+    let lost = mock!(aws_sdk_dynamodb::Client::put_item)
+        .sequence()
+        .error(|| PutItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().build()))
+        .output(|| PutItemOutput::builder().build())
+        .build();
+    let slots = SlotTable::new(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&read, &lost]), "slots");
+    // When this execution's ALARM (a newer episode) is applied
+    let outcome = slots.apply(NAT, &alarm_input(2, "arn:exec")).await.unwrap();
+    // Then it is left to the winner, which hands over if the episode is open when it stops
+    let skipped = Effect::Start(Start::Skip { reason: SkipReason::AlreadyRecording, notify: false });
+    assert_eq!(outcome.effect, skipped);
+    assert_eq!((read.num_calls(), lost.num_calls()), (2, 2), "one lost write, then one that stores the newer ALARM");
+}
+
+#[tokio::test]
+async fn a_slot_that_keeps_changing_gives_up_as_transient_after_a_bounded_number_of_tries() {
+    let read = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| GetItemOutput::builder().build());
+    let lost = mock!(aws_sdk_dynamodb::Client::put_item).then_error(|| {
+        PutItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().build())
     });
-    let read = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| {
-        GetItemOutput::builder()
-            .item("pk", AttributeValue::S(NAT.into()))
-            .item("recordings", AttributeValue::N("3".into()))
-            .item("alarmAt", AttributeValue::N("1".into()))
-            .build()
-    });
-    let slots = SlotTable::new(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&claim, &read]), "slots");
-    let spike = Spike { nat_gateway_id: NAT.into(), alarm_at_millis: 2 };
-    let outcome = slots.claim(&spike, "arn:exec", 3, "2024-01-01T00:00:00Z").await.unwrap();
-    assert_eq!(outcome, Claim::Refused(SkipReason::LimitReached));
+    let slots = SlotTable::new(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&read, &lost]), "slots");
+    let err = slots.apply(NAT, &alarm_input(1, "arn:exec")).await.unwrap_err();
+    assert_eq!(err.error_type(), "Transient", "{err}");
+    assert_eq!(lost.num_calls(), 8);
 }
 
 #[tokio::test]

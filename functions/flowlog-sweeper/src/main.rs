@@ -21,7 +21,7 @@ async fn main() -> Result<(), Error> {
         // CloudFormation's request names its ResponseURL; the schedule's event never does.
         if event.payload.get("ResponseURL").is_some() {
             let request: CleanupRequest = recorder::steps::decode("UninstallCleanup", event.payload)?;
-            let response = uninstall::handle(&config, &ec2, &executions, &request).await;
+            let response = uninstall::handle(&config, &ec2, &slots, &executions, &request).await;
             uninstall::respond(uninstall::response_url(&request)?, &response).await?;
             return Ok(serde_json::to_value(&response).unwrap_or_default());
         }
