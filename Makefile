@@ -6,7 +6,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 ASL    := statemachine/recorder.asl.json
 
-.PHONY: help setup build demo test test-guard soak mutants bench lint deny fmt requirements sam-build deploy clean
+.PHONY: help setup build demo test test-guard soak model mutants bench lint deny fmt requirements sam-build deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -68,9 +68,13 @@ soak: setup ## The randomized soak: SEED=<n> replays a seed; SEEDS=<count> EVENT
 	SOAK_SEED=$(SEED) SOAK_SEEDS=$(SEEDS) SOAK_EVENTS=$(EVENTS) \
 	  cargo test --locked -p recorder-tests --test soak -- --nocapture
 
+# make test checks two episodes of one NAT Gateway; this checks three, and prints what it explored.
+model: ## Model-check the recording protocol deeper than make test does (stateright; minutes)
+	MODEL=deep cargo test --locked -p recorder --test model -- --nocapture --test-threads 1
+
 # The pure decisions: the per-NAT protocol, the report's analysis and figures, the macro's
 # validation. Each mutant rebuilds its crate and runs that package's tests.
-MUTATED := crates/recorder/src/recording.rs crates/recorder/src/analysis.rs crates/recorder/src/notify.rs \
+MUTATED := crates/recorder/src/protocol.rs crates/recorder/src/recording.rs crates/recorder/src/analysis.rs crates/recorder/src/notify.rs \
   cf-assistive-macros/nat-alarms/src/lib.rs
 CARGO_MUTANTS_VERSION := 27.1.0
 
