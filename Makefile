@@ -74,7 +74,8 @@ model: ## Model-check the recording protocol deeper than make test does (stateri
 
 # The pure decisions: the per-NAT protocol, the report's analysis and figures, the macro's
 # validation. Each mutant rebuilds its crate and runs that package's tests.
-MUTATED := crates/recorder/src/protocol.rs crates/recorder/src/recording.rs crates/recorder/src/analysis.rs crates/recorder/src/notify.rs \
+MUTATED := crates/recorder/src/decide/protocol.rs crates/recorder/src/decide/recording.rs \
+  crates/recorder/src/decide/analysis.rs crates/recorder/src/decide/notify.rs \
   cf-assistive-macros/nat-alarms/src/lib.rs
 CARGO_MUTANTS_VERSION := 27.1.0
 

@@ -8,7 +8,7 @@ use recorder::config::{NotifierConfig, ResolverConfig};
 use recorder::contract::{RegisterInput, ResolveOutcome, StartInput, StateInput};
 use recorder::contract::{StartOutput, WorkflowState};
 use recorder::flowlogs::FlowLogs;
-use recorder::notify::Mailer;
+use recorder::sns::Mailer;
 use recorder::store::SlotTable;
 use recorder::tokens::{Executions, TaskTokens};
 use recorder::{contract, steps};

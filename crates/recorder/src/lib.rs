@@ -1,30 +1,56 @@
 //! vpc-flowlogs-recorder: record VPC Flow Logs on a NAT Gateway only while its traffic spikes.
 //!
 //! The Lambda binaries under `functions/` are thin: they read their settings and build their
-//! clients once ([`cold_start`]), then hand each event to a function of [`steps`]. What the state
-//! machine passes in and out is in [`contract`]. Every decision lives in [`recording`] and
-//! [`event`] as plain functions over plain types; the AWS calls live behind one small adapter per
-//! service ([`store`] DynamoDB, [`flowlogs`] EC2, [`tokens`] Step Functions, [`notify`] SNS,
-//! [`insights`] CloudWatch Logs).
+//! clients once ([`cold_start`]), then hand each event to a function of [`steps`]. The crate's
+//! folders are its layers:
+//! - [`decide`]: the decisions, plain functions over plain types, no SDK type: the per-NAT
+//!   [`protocol`], which alarm events are ours ([`recording`]), the report's [`analysis`] and its
+//!   email ([`notify`]);
+//! - [`aws`]: one small adapter per service: [`store`] DynamoDB, [`flowlogs`] EC2, [`tokens`]
+//!   Step Functions, [`insights`] CloudWatch Logs, [`sns`] SNS;
+//! - [`run`]: what joins them, one function per step of the state machine ([`steps`]), the
+//!   [`sweep`] and the [`uninstall`].
+//!
+//! Around them: what the state machine passes in and out ([`contract`]), the alarm event
+//! ([`event`]), the settings ([`config`]) and the one error type ([`error`]). Each module is also
+//! reachable at the crate's root (`recorder::store`, say), as the binaries and tests name them.
 //!
 //! The binaries run on tokio's current-thread runtime: Lambda hands a function one event at a
 //! time, so worker threads would only add start-up time and memory.
 
-pub mod analysis;
 pub mod config;
 pub mod contract;
 pub mod error;
 pub mod event;
-pub mod flowlogs;
-pub mod insights;
-pub mod notify;
-pub mod protocol;
-pub mod recording;
-pub mod steps;
-pub mod store;
-pub mod sweep;
-pub mod tokens;
-pub mod uninstall;
+
+/// The decisions: plain functions over plain types, no SDK type comes in here.
+pub mod decide {
+    pub mod analysis;
+    pub mod notify;
+    pub mod protocol;
+    pub mod recording;
+}
+
+/// One adapter per AWS service: the only code that calls the SDK.
+pub mod aws {
+    pub mod flowlogs;
+    pub mod insights;
+    pub mod sns;
+    pub mod store;
+    pub mod tokens;
+}
+
+/// What joins the decisions and the adapters: the steps of the state machine, the sweep, the
+/// uninstall.
+pub mod run {
+    pub mod steps;
+    pub mod sweep;
+    pub mod uninstall;
+}
+
+pub use aws::{flowlogs, insights, sns, store, tokens};
+pub use decide::{analysis, notify, protocol, recording};
+pub use run::{steps, sweep, uninstall};
 
 pub use error::{RecorderError, Result};
 

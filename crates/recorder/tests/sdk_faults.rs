@@ -577,7 +577,8 @@ mod sweep {
 async fn the_report_carries_the_message_id_sns_gave_its_email() {
     // Notify's output names the message SNS accepted: how an email is traced to its execution
     use aws_sdk_sns::operation::publish::PublishOutput;
-    use recorder::notify::{Email, Mailer};
+    use recorder::notify::Email;
+    use recorder::sns::Mailer;
     let topic = "arn:aws:sns:us-east-1:123456789012:reports";
     let publish = mock!(aws_sdk_sns::Client::publish)
         .match_requests(move |r| r.topic_arn() == Some(topic) && r.subject() == Some("s") && r.message() == Some("b"))

@@ -6,7 +6,7 @@ use std::time::Duration;
 use recorder::config::NotifierConfig;
 use recorder::contract::StateInput;
 use recorder::insights::Insights;
-use recorder::notify::Mailer;
+use recorder::sns::Mailer;
 use recorder::steps;
 
 /// What the invocation keeps for the email after the queries: one SNS Publish within the SDK's

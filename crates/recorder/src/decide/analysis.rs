@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 /// The saved query the stack deploys and the notifier runs, compiled in.
-pub const TRAFFIC_QUERY: &str = include_str!("../../../queries/traffic-by-address.query");
+pub const TRAFFIC_QUERY: &str = include_str!("../../../../queries/traffic-by-address.query");
 
 /// Logs Insights returns at most this many rows; a window with more address pairs is cut to the
 /// largest ones, and the report says so.

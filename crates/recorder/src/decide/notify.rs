@@ -1,12 +1,11 @@
 //! The report email, every word of it: what a person reads in five seconds, and the SNS call that
 //! sends it. The numbers come from `analysis`.
 
-use aws_sdk_sns::Client;
 use chrono::{DateTime, Utc};
 
 use crate::analysis::{Analysis, Endpoint, MAX_ROWS};
 use crate::contract::{CaughtError, Ending, Recording, SkipReason, StopOutput};
-use crate::error::{RecorderError, Result};
+use crate::error::Result;
 
 /// SNS Publish: a subject "must be ASCII text that begins with a letter, number, or punctuation
 /// mark; must not include line breaks or control characters; and must be less than 100 characters".
@@ -320,36 +319,6 @@ pub fn compose_skip(nat_gateway_id: &str, reason: SkipReason) -> Email {
         reason.describe()
     );
     Email { subject, body }
-}
-
-/// Publishes emails to the stack's topic.
-#[derive(Debug, Clone)]
-pub struct Mailer {
-    client: Client,
-    topic_arn: String,
-}
-
-impl Mailer {
-    pub fn new(client: Client, topic_arn: impl Into<String>) -> Self {
-        Self { client, topic_arn: topic_arn.into() }
-    }
-
-    pub fn from_sdk_config(sdk: &lambda_env::SdkConfig, topic_arn: impl Into<String>) -> Self {
-        Self::new(Client::new(sdk), topic_arn)
-    }
-
-    pub async fn send(&self, email: &Email) -> Result<String> {
-        let out = self
-            .client
-            .publish()
-            .topic_arn(&self.topic_arn)
-            .subject(&email.subject)
-            .message(&email.body)
-            .send()
-            .await
-            .map_err(|e| RecorderError::from_sdk("SNS Publish", e))?;
-        Ok(out.message_id().unwrap_or_default().to_owned())
-    }
 }
 
 #[cfg(test)]

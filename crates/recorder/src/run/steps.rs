@@ -20,9 +20,10 @@ use crate::flowlogs::{
     VISIBILITY_WAITS_MS,
 };
 use crate::insights::Insights;
-use crate::notify::{compose, compose_skip, Delivery, Mailer, Report, ReportContext};
+use crate::notify::{compose, compose_skip, Delivery, Report, ReportContext};
 use crate::protocol::{Effect, Input, Start};
 use crate::recording::{calm_from, spike_from, Judgement};
+use crate::sns::Mailer;
 use crate::store::SlotTable;
 use crate::tokens::{Executions, Resume, TaskTokens};
 
