@@ -78,7 +78,8 @@ pub enum SkipReason {
     /// Another execution is recording this NAT Gateway: it records this episode too, and hands
     /// the NAT Gateway over to a successor if the episode is still open when it stops.
     AlreadyRecording,
-    /// This ALARM episode (same state timestamp, or an older one) was already handled.
+    /// This ALARM episode, or a later one, was already decided: recorded, covered by a
+    /// recording, or refused.
     DuplicateAlarm,
     /// NumOfRecordings has been reached for this NAT Gateway.
     LimitReached,
@@ -97,7 +98,7 @@ impl SkipReason {
             Self::NoNatGateway => "the alarm has no NatGatewayId dimension",
             Self::NotAnAlarm => "the alarm did not enter the ALARM state",
             Self::AlreadyRecording => "this NAT Gateway is already being recorded",
-            Self::DuplicateAlarm => "this alarm episode was already handled",
+            Self::DuplicateAlarm => "this alarm episode, or a later one, was already handled",
             Self::LimitReached => "NumOfRecordings has been reached for this NAT Gateway",
             Self::NatGatewayUnavailable => "the NAT Gateway is deleted, being deleted or failed",
             Self::Uninstalling => "the stack is being deleted",

@@ -74,18 +74,7 @@ async fn create_flow_logs_succeeds_for_one_interface_and_fails_for_another() {
         .match_requests(|r| slot_written(r).contains("fl-0a"))
         .then_output(|| PutItemOutput::builder().build());
     let slots = SlotTable::new(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&read, &created, &claim]), "slots");
-    let describe = mock!(aws_sdk_ec2::Client::describe_nat_gateways).then_output(|| {
-        DescribeNatGatewaysOutput::builder()
-            .nat_gateways(
-                NatGateway::builder()
-                    .nat_gateway_id(NAT)
-                    .state(aws_sdk_ec2::types::NatGatewayState::Available)
-                    .nat_gateway_addresses(NatGatewayAddress::builder().network_interface_id("eni-0a").build())
-                    .nat_gateway_addresses(NatGatewayAddress::builder().network_interface_id("eni-0b").build())
-                    .build(),
-            )
-            .build()
-    });
+    let describe = two_interfaces();
     let create = mock!(aws_sdk_ec2::Client::create_flow_logs)
         .match_requests(|r| r.resource_ids() == ["eni-0a".to_owned(), "eni-0b".to_owned()])
         .then_output(|| {
@@ -139,18 +128,7 @@ async fn already_exists_on_an_interface_this_executions_own_flow_log_records_is_
         .build();
     let write = mock!(aws_sdk_dynamodb::Client::put_item).then_output(|| PutItemOutput::builder().build());
     let slots = SlotTable::new(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&read, &write]), "slots");
-    let describe = mock!(aws_sdk_ec2::Client::describe_nat_gateways).then_output(|| {
-        DescribeNatGatewaysOutput::builder()
-            .nat_gateways(
-                NatGateway::builder()
-                    .nat_gateway_id(NAT)
-                    .state(aws_sdk_ec2::types::NatGatewayState::Available)
-                    .nat_gateway_addresses(NatGatewayAddress::builder().network_interface_id("eni-0a").build())
-                    .nat_gateway_addresses(NatGatewayAddress::builder().network_interface_id("eni-0b").build())
-                    .build(),
-            )
-            .build()
-    });
+    let describe = two_interfaces();
     let create = mock!(aws_sdk_ec2::Client::create_flow_logs).then_output(|| {
         CreateFlowLogsOutput::builder()
             .flow_log_ids("fl-0a")
@@ -231,6 +209,22 @@ async fn already_exists_answered_for_the_whole_request_names_every_interface() {
     assert!(created.is_empty());
     let named: Vec<(&str, &str)> = refused.iter().map(|r| (r.resource_id.as_str(), r.code.as_str())).collect();
     assert_eq!(named, [("eni-0a", ALREADY_EXISTS), ("eni-0b", ALREADY_EXISTS)]);
+}
+
+/// DescribeNatGateways answering for an available NAT Gateway with two interfaces.
+fn two_interfaces() -> aws_smithy_mocks::Rule {
+    mock!(aws_sdk_ec2::Client::describe_nat_gateways).then_output(|| {
+        DescribeNatGatewaysOutput::builder()
+            .nat_gateways(
+                NatGateway::builder()
+                    .nat_gateway_id(NAT)
+                    .state(aws_sdk_ec2::types::NatGatewayState::Available)
+                    .nat_gateway_addresses(NatGatewayAddress::builder().network_interface_id("eni-0a").build())
+                    .nat_gateway_addresses(NatGatewayAddress::builder().network_interface_id("eni-0b").build())
+                    .build(),
+            )
+            .build()
+    })
 }
 
 /// The slot text a PutItem writes.
@@ -362,7 +356,7 @@ async fn a_slot_that_keeps_changing_gives_up_as_transient_after_a_bounded_number
     let slots = SlotTable::new(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&read, &lost]), "slots");
     let err = slots.apply(NAT, &alarm_input(1, "arn:exec")).await.unwrap_err();
     assert_eq!(err.error_type(), "Transient", "{err}");
-    assert_eq!(lost.num_calls(), 8);
+    assert_eq!(lost.num_calls(), 10);
 }
 
 #[tokio::test]

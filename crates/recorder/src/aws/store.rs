@@ -22,8 +22,21 @@ const VERSION: &str = "version";
 const SLOT: &str = "slot";
 
 /// How often a change is tried when other steps keep writing the slot in between: each try is
-/// one read and one write, and a NAT Gateway has a handful of steps in flight at most.
-const APPLY_ATTEMPTS: usize = 8;
+/// one read and one write. A NAT Gateway has a handful of steps in flight at most, but a burst of
+/// ALARM deliveries can race; between tries, a random wait of up to 40 ms, doubling each time up
+/// to 640 ms (under 4 s in all, well within a step's 30 s), spreads them out.
+const APPLY_ATTEMPTS: u32 = 10;
+const FIRST_BACKOFF_MS: u64 = 20;
+
+/// A random wait of up to `FIRST_BACKOFF_MS << attempt` ("full jitter", as the SDK's own retries
+/// wait), from the standard
+/// library's per-instance random hash keys: no generator to carry for a few milliseconds.
+fn backoff(attempt: u32) -> std::time::Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    let ceiling = FIRST_BACKOFF_MS << attempt.min(5);
+    std::time::Duration::from_millis(random % (ceiling + 1))
+}
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -95,7 +108,10 @@ impl SlotTable {
     /// Sends `input` through the protocol for the NAT Gateway's slot and stores the result, if it
     /// changed anything, conditioned on the version read. Returns what the step must do.
     pub async fn apply(&self, nat_gateway_id: &str, input: &Input) -> Result<Outcome> {
-        for _ in 0..APPLY_ATTEMPTS {
+        for attempt in 0..APPLY_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
             let current = self.read(nat_gateway_id).await?.unwrap_or_default();
             let outcome = protocol::step(&current.slot, input);
             if outcome.slot == current.slot {
