@@ -478,3 +478,27 @@ async fn a_flow_log_that_cannot_deliver_is_a_creation_failure_naming_the_log_gro
     assert!(stopped.released);
     assert!(world.flow_logs().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_far_future_time_written_into_the_table_cannot_switch_recording_off() {
+    // security.md M3: someone who may write the item stamps it with the year 9999. On 31156d1 the
+    // claim's `alarmAt < :alarmAt` then refused every genuine ALARM as a duplicate.
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let world = World::new().await;
+    let forged = r#"{"alarmSeen": 253402300799000, "decided": 253402300799000, "okSeen": 253402300799000}"#;
+    aws_sdk_dynamodb::Client::new(&world.sdk)
+        .put_item()
+        .table_name(&world.table_name)
+        .item("pk", AttributeValue::S(world.nat_gateway_id.clone()))
+        .item("version", AttributeValue::N("1".into()))
+        .item("slot", AttributeValue::S(forged.into()))
+        .send()
+        .await
+        .expect("PutItem");
+    let exec = execution();
+    let output = start(&world, 0, "ALARM", T0, &exec).await;
+    assert!(matches!(output, StartOutput::Record { .. }), "{output:?}");
+    let slot = slots(&world).slot(&world.nat_gateway_id).await.unwrap().unwrap();
+    assert_eq!(slot.decided, Some(T0));
+    assert!(!slot.owner_episode_ended(), "the forged OK does not end the recording: {slot:?}");
+}

@@ -16,6 +16,7 @@ use aws_sdk_dynamodb::Client;
 
 use crate::error::{RecorderError, Result};
 use crate::protocol::{self, Input, Outcome, Slot};
+use crate::recording::MAX_CLOCK_SKEW_SECS;
 
 const PK: &str = "pk";
 const VERSION: &str = "version";
@@ -77,6 +78,18 @@ pub fn versioned_from_item(item: &Item) -> Result<Versioned> {
     Ok(Versioned { slot, version })
 }
 
+/// The slot with the times no genuine event can have forgotten (see [`Slot::bounded`]): later
+/// than now plus the clock skew an ALARM may have. Said in the log, since only a forged or broken
+/// item holds one.
+fn bounded(nat_gateway_id: &str, slot: Slot) -> Slot {
+    let latest = (crate::now() + chrono::Duration::seconds(MAX_CLOCK_SKEW_SECS)).timestamp_millis();
+    let (slot, forgot) = slot.bounded(latest);
+    if !forgot.is_empty() {
+        tracing::warn!(nat_gateway_id, ?forgot, "the stored slot held times in the future; forgotten");
+    }
+    slot
+}
+
 impl SlotTable {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
@@ -102,7 +115,8 @@ impl SlotTable {
             .send()
             .await
             .map_err(|e| RecorderError::from_sdk("DynamoDB GetItem", e))?;
-        out.item().map(versioned_from_item).transpose()
+        let read = out.item().map(versioned_from_item).transpose()?;
+        Ok(read.map(|v| Versioned { slot: bounded(nat_gateway_id, v.slot), ..v }))
     }
 
     /// Sends `input` through the protocol for the NAT Gateway's slot and stores the result, if it
@@ -177,7 +191,8 @@ impl SlotTable {
             .iter()
             .map(|item| {
                 let key = item.get(PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_else(|| "(no pk)".into());
-                (key, versioned_from_item(item).map(|v| v.slot))
+                let slot = versioned_from_item(item).map(|v| bounded(&key, v.slot));
+                (key, slot)
             })
             .collect())
     }

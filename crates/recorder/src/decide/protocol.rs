@@ -173,6 +173,36 @@ impl Slot {
     }
 }
 
+impl Slot {
+    /// The slot with every time later than `latest` (now plus the clock skew an event may have)
+    /// forgotten, and the names of those it forgot. Only a forged or broken item holds one: a
+    /// far-future `decided` would make every genuine ALARM a duplicate, a far-future `okSeen`
+    /// would end every recording at once. An owner's episode is capped instead, so the owner
+    /// keeps its flow logs and ends at the next OK.
+    pub fn bounded(mut self, latest: Millis) -> (Slot, Vec<&'static str>) {
+        let mut forgot = Vec::new();
+        for (name, time) in [
+            ("alarmSeen", &mut self.alarm_seen),
+            ("okSeen", &mut self.ok_seen),
+            ("decided", &mut self.decided),
+            ("limitNotice", &mut self.limit_notice),
+        ] {
+            if time.is_some_and(|t| t > latest) {
+                *time = None;
+                forgot.push(name);
+            }
+        }
+        if self.alarm_seen.is_none() {
+            self.alarm_event = None;
+        }
+        if let Some(owner) = self.owner.as_mut().filter(|o| o.alarm_at > latest) {
+            owner.alarm_at = latest;
+            forgot.push("owner.alarmAt");
+        }
+        (self, forgot)
+    }
+}
+
 /// The protocol: the slot as it is, and one input, give the slot as it must be written and what
 /// the step must do. Pure, total and idempotent: the same input applied twice (a step retried
 /// after its write) changes nothing more and asks for the same effect.

@@ -255,3 +255,17 @@ fn every_input_applied_again_changes_nothing_more() {
         slot = once.slot;
     }
 }
+
+#[test]
+fn a_far_future_time_in_the_stored_slot_is_forgotten_and_blocks_nothing() {
+    // security.md M3: a time written into the item by hand is bounded as an event's is
+    let forged = Slot { decided: Some(i64::MAX), ok_seen: Some(i64::MAX), recordings: 1, ..Slot::default() };
+    let (slot, forgot) = forged.bounded(1_000);
+    assert_eq!(forgot, ["okSeen", "decided"]);
+    assert_eq!((slot.decided, slot.ok_seen, slot.recordings), (None, None, 1));
+    let mut slot = slot;
+    assert_eq!(play(&mut slot, &[alarm(900, A)]).effect, record(900));
+    // A time within the bound stays
+    let (kept, forgot) = Slot { decided: Some(1_000), ..Slot::default() }.bounded(1_000);
+    assert_eq!((kept.decided, forgot.len()), (Some(1_000), 0));
+}
