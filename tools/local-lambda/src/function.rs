@@ -125,11 +125,14 @@ struct InFlight {
 }
 
 /// What one process's cold start took, as the Runtime API saw it: from the spawn to its first
-/// `next`, to its first response, and its peak resident memory (VmHWM) at that response.
+/// `next`, to its first response, its own CPU time until that response (every thread, user and
+/// system), and its peak resident memory (VmHWM) at that response. `to_response` less `cpu` is
+/// time the process spent waiting, on the emulator above all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ColdStart {
     pub to_next: Duration,
     pub to_response: Duration,
+    pub cpu: Duration,
     pub peak_rss_kib: u64,
 }
 
@@ -139,6 +142,21 @@ pub(crate) struct StartClock {
     pid: u32,
     first_next: Option<Instant>,
     pub(crate) measured: Option<ColdStart>,
+}
+
+/// The process's CPU time so far: `utime` plus `stime` of `/proc/<pid>/stat` (fields 14 and 15,
+/// every thread's; proc(5)), in clock ticks of `sysconf(_SC_CLK_TCK)`. A tick is 10 ms here: the
+/// kernel charges each tick to whatever runs at that moment, so one sample is coarse, but the
+/// mean of many estimates the time without bias (the bench reports means).
+fn cpu_time(pid: u32) -> Duration {
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    // After the name, field 3 (state) is index 0: utime (14) is index 11, stime (15) index 12.
+    Duration::from_secs_f64((tick(11) + tick(12)) as f64 / ticks_per_second)
 }
 
 fn peak_rss_kib(pid: u32) -> u64 {
@@ -453,6 +471,7 @@ impl Function {
                         clock.measured = Some(ColdStart {
                             to_next: first_next - clock.spawned,
                             to_response: clock.spawned.elapsed(),
+                            cpu: cpu_time(clock.pid),
                             peak_rss_kib: peak_rss_kib(clock.pid),
                         });
                     }

@@ -174,7 +174,9 @@ async fn run(builds: &Builds, runs: usize) -> Vec<Samples> {
 /// The performance budget of every function, on this machine's x86 release build.
 const TARGETS: [Target; 4] = [
     Target { what: "start to first next", limit: 10.0, unit: " ms", of: |m| m.row.next_ms },
-    Target { what: "first invocation answered", limit: 50.0, unit: " ms", of: |m| m.row.response_ms },
+    // Its own CPU time, not its wall time: the time it waits on the emulator is shown apart and
+    // not budgeted (the emulator is not what a user runs it against).
+    Target { what: "first invocation's own CPU time", limit: 20.0, unit: " ms", of: |m| m.row.cpu_ms },
     Target { what: "peak RSS", limit: 16.0, unit: " MiB", of: |m| m.row.rss_kib / 1024.0 },
     Target { what: "zip", limit: 5.0, unit: " MB", of: |m| m.zip_bytes as f64 / 1e6 },
 ];
@@ -209,10 +211,12 @@ struct Measured {
     zip_bytes: u64,
 }
 
-/// Medians of a function's samples.
+/// Medians of a function's samples; the CPU time is their mean (see `local_lambda::ColdStart`:
+/// it is counted in 10 ms ticks, whose mean over many runs is unbiased and whose median is not).
 struct Row {
     next_ms: f64,
     response_ms: f64,
+    cpu_ms: f64,
     rss_kib: f64,
 }
 
@@ -222,6 +226,7 @@ impl Row {
         Row {
             next_ms: value(&|s| s.to_next.as_secs_f64() * 1000.0),
             response_ms: value(&|s| s.to_response.as_secs_f64() * 1000.0),
+            cpu_ms: samples.iter().map(|s| s.cpu.as_secs_f64() * 1000.0).sum::<f64>() / samples.len().max(1) as f64,
             rss_kib: value(&|s| s.peak_rss_kib as f64),
         }
     }
@@ -257,8 +262,8 @@ async fn main() {
     let samples = run(&builds, runs).await;
 
     println!(
-        "{:<18} {:>5} {:>10} {:>12} {:>9} {:>8} {:>8}",
-        "function", "build", "to next ms", "to reply ms", "peak MiB", "bin MiB", "zip MiB"
+        "{:<18} {:>5} {:>10} {:>12} {:>7} {:>9} {:>9} {:>8} {:>8}",
+        "function", "build", "to next ms", "to reply ms", "CPU ms", "waited ms", "peak MiB", "bin MiB", "zip MiB"
     );
     let mut rows = Vec::new();
     let mut functions = Vec::new();
@@ -269,9 +274,11 @@ async fn main() {
             let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
             let zip = zipped_size(&binary);
             println!(
-                "{name:<18} {label:>5} {:>10.2} {:>12.2} {:>9.1} {:>8.2} {:>8.2}",
+                "{name:<18} {label:>5} {:>10.2} {:>12.2} {:>7.1} {:>9.1} {:>9.1} {:>8.2} {:>8.2}",
                 row.next_ms,
                 row.response_ms,
+                row.cpu_ms,
+                (row.response_ms - row.cpu_ms).max(0.0),
                 row.rss_kib / 1024.0,
                 size as f64 / 1_048_576.0,
                 zip as f64 / 1_048_576.0
@@ -279,6 +286,7 @@ async fn main() {
             rows.push(json!({
                 "function": name, "build": label, "runs": samples[i][name].len(),
                 "median_start_to_next_ms": row.next_ms, "median_start_to_response_ms": row.response_ms,
+                "mean_cpu_to_response_ms": row.cpu_ms,
                 "median_peak_rss_kib": row.rss_kib, "binary_bytes": size, "zip_bytes": zip
             }));
             if i == 0 && name != "echo-floor" {
@@ -301,21 +309,23 @@ async fn main() {
 mod tests {
     use super::*;
 
-    fn measured(name: &str, next_ms: f64, response_ms: f64, rss_mib: f64, zip_bytes: u64) -> Measured {
-        Measured { name: name.into(), row: Row { next_ms, response_ms, rss_kib: rss_mib * 1024.0 }, zip_bytes }
+    fn measured(name: &str, next_ms: f64, cpu_ms: f64, rss_mib: f64, zip_bytes: u64) -> Measured {
+        let row = Row { next_ms, response_ms: cpu_ms + 40.0, cpu_ms, rss_kib: rss_mib * 1024.0 };
+        Measured { name: name.into(), row, zip_bytes }
     }
 
     #[test]
     fn a_target_names_the_function_nearest_its_limit_and_every_one_past_it() {
-        let [next, reply, rss, zip] = &TARGETS;
-        let functions = [measured("a", 3.0, 20.0, 17.0, 1_800_000), measured("b", 10.0, 60.0, 16.5, 1_700_000)];
+        let [next, cpu, rss, zip] = &TARGETS;
+        let functions = [measured("a", 3.0, 12.0, 17.0, 1_800_000), measured("b", 10.0, 25.0, 16.5, 1_700_000)];
         assert_eq!(
             next.verdict(&functions),
             (true, "start to first next within 10 ms: met (highest 10.00 ms, b)".into())
         );
+        // The CPU time is budgeted, not the answer's wall time (which waits on the emulator)
         assert_eq!(
-            reply.verdict(&functions),
-            (false, "first invocation answered within 50 ms: MISSED by 1 of 2 (highest 60.00 ms, b)".into())
+            cpu.verdict(&functions),
+            (false, "first invocation's own CPU time within 20 ms: MISSED by 1 of 2 (highest 25.00 ms, b)".into())
         );
         assert_eq!(
             rss.verdict(&functions),
