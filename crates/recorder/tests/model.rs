@@ -23,7 +23,7 @@
 use std::collections::BTreeSet;
 
 use recorder::contract::SkipReason;
-use recorder::protocol::{step, Effect, Input, Millis, Outcome, Slot, Start};
+use recorder::protocol::{step, Effect, Input, Millis, Outcome, Slot, Start, Successor};
 use recorder::tokens::successor_name;
 use stateright::{Checker, Model, Property};
 
@@ -81,6 +81,13 @@ struct Execution {
     /// Ghost: the protocol gave its count back (a start that failed, a dead owner that created
     /// nothing).
     gave_back: bool,
+}
+
+impl Execution {
+    /// An execution started with the ALARM at `alarm_at`, before its first step.
+    fn new(name: String, alarm_at: Millis) -> Self {
+        Execution { name, alarm_at, pc: Pc::Start, claimed: None, failed: false, captured: false, gave_back: false }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -145,21 +152,13 @@ impl World {
         self.executions.iter().position(|e| e.name == name)
     }
 
-    /// Starts the successor an outcome names, unless an execution of that name exists
+    /// Starts the successor the protocol names, unless an execution of that name exists
     /// (StartExecution by name).
-    fn hand_over(&mut self, outcome: &Outcome) {
-        let Some(successor) = &outcome.successor else { return };
+    fn hand_over(&mut self, successor: Option<&Successor>) {
+        let Some(successor) = successor else { return };
         let name = successor_name(NAT, successor.alarm_at);
         if self.by_name(&name).is_none() {
-            self.executions.push(Execution {
-                name,
-                alarm_at: successor.alarm_at,
-                pc: Pc::Start,
-                claimed: None,
-                failed: false,
-                captured: false,
-                gave_back: false,
-            });
+            self.executions.push(Execution::new(name, successor.alarm_at));
         }
     }
 
@@ -248,11 +247,7 @@ impl Protocol {
             }
             Pc::Create => {
                 world.flow_logs.insert(index);
-                let created = Input::Created {
-                    execution: e.name.clone(),
-                    flow_log_ids: vec![format!("fl-{index}")],
-                    network_interface_ids: vec!["eni-1".into()],
-                };
+                let created = Input::Created { execution: e.name.clone(), flow_log_ids: vec![format!("fl-{index}")] };
                 match world.apply(&created).effect {
                     Effect::NotOwner => {
                         world.executions[index].failed = true;
@@ -281,7 +276,7 @@ impl Protocol {
                 if outcome.effect == Effect::Released && e.failed {
                     world.executions[index].gave_back = true;
                 }
-                world.hand_over(&outcome);
+                world.hand_over(outcome.successor.as_ref());
                 Pc::Done
             }
             Pc::Done | Pc::Dead => e.pc,
@@ -358,16 +353,8 @@ impl Model for Protocol {
         match action {
             Action::DeliverAlarm(episode) => {
                 world.alarms[episode] += 1;
-                let index = world.executions.len();
-                world.executions.push(Execution {
-                    name: format!("e{index}"),
-                    alarm_at: alarm_at(episode),
-                    pc: Pc::Start,
-                    claimed: None,
-                    failed: false,
-                    captured: false,
-                    gave_back: false,
-                });
+                let name = format!("e{}", world.executions.len());
+                world.executions.push(Execution::new(name, alarm_at(episode)));
             }
             Action::DeliverOk(episode) => {
                 world.oks[episode] += 1;
@@ -402,7 +389,7 @@ impl Model for Protocol {
                 for index in dead {
                     world.flow_logs.remove(&index);
                 }
-                let orphan = match world.owner_index().filter(|i| world.executions[*i].pc == Pc::Dead) {
+                let successor = match world.owner_index().filter(|i| world.executions[*i].pc == Pc::Dead) {
                     Some(index) => {
                         let name = world.executions[index].name.clone();
                         // An episode still open now is the successor's to record: no excuse
@@ -413,11 +400,11 @@ impl Model for Protocol {
                         }
                         let created = world.slot.owner.as_ref().is_some_and(|o| !o.flow_log_ids.is_empty());
                         world.executions[index].gave_back = !created;
-                        world.apply(&Input::Swept { execution: name })
+                        world.apply(&Input::Swept { execution: name }).successor
                     }
-                    None => step(&world.slot, &Input::Fence).with_slot(&world.slot),
+                    None => world.slot.orphaned_episode(),
                 };
-                world.hand_over(&orphan);
+                world.hand_over(successor.as_ref());
             }
         }
         world.observe();
@@ -480,17 +467,6 @@ impl Model for Protocol {
                 w.covered.iter().any(|i| !w.executions.iter().any(|e| e.claimed == Some(alarm_at(*i))))
             }),
         ]
-    }
-}
-
-/// An outcome that changes nothing but names the slot's orphan, for the sweep's look.
-trait WithSlot {
-    fn with_slot(self, slot: &Slot) -> Outcome;
-}
-
-impl WithSlot for Outcome {
-    fn with_slot(self, slot: &Slot) -> Outcome {
-        Outcome { slot: slot.clone(), effect: Effect::Nothing, successor: slot.orphaned_episode() }
     }
 }
 

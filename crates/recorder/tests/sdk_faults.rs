@@ -247,7 +247,6 @@ fn owned_by(execution: &str) -> Slot {
         alarm_at: 1,
         started_at: "2024-01-01T00:00:00Z".into(),
         flow_log_ids: vec![],
-        network_interface_ids: vec![],
         task_token: None,
     };
     Slot { alarm_seen: Some(1), decided: Some(1), recordings: 1, owner: Some(owner), ..Slot::default() }

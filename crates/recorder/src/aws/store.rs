@@ -30,8 +30,8 @@ const APPLY_ATTEMPTS: u32 = 10;
 const FIRST_BACKOFF_MS: u64 = 20;
 
 /// A random wait of up to `FIRST_BACKOFF_MS << attempt` ("full jitter", as the SDK's own retries
-/// wait), from the standard
-/// library's per-instance random hash keys: no generator to carry for a few milliseconds.
+/// wait), drawn from the standard library's per-instance random hash keys: no generator to carry
+/// for a few milliseconds.
 fn backoff(attempt: u32) -> std::time::Duration {
     use std::hash::{BuildHasher, Hasher};
     let random = std::collections::hash_map::RandomState::new().build_hasher().finish();

@@ -11,6 +11,12 @@ pub fn successor_name(nat_gateway_id: &str, alarm_at: Millis) -> String {
     format!("handover-{nat_gateway_id}-{alarm_at}")
 }
 
+/// The ARN of that execution on `state_machine_arn`.
+pub fn successor_arn(state_machine_arn: &str, nat_gateway_id: &str, alarm_at: Millis) -> String {
+    let name = successor_name(nat_gateway_id, alarm_at);
+    format!("{}:{name}", state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
+}
+
 /// The state machine of an execution ARN (`...:execution:<machine>:<name>`), or a state machine
 /// ARN itself.
 pub fn state_machine_of(arn: &str) -> Option<String> {
@@ -118,7 +124,7 @@ impl Executions {
             RecorderError::InvalidInput(format!("{by:?} is neither an execution nor a state machine ARN"))
         })?;
         let name = successor_name(nat_gateway_id, successor.alarm_at);
-        let arn = format!("{}:{name}", state_machine.replacen(":stateMachine:", ":execution:", 1));
+        let arn = successor_arn(&state_machine, nat_gateway_id, successor.alarm_at);
         let result = self
             .client
             .start_execution()

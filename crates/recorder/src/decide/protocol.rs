@@ -63,8 +63,6 @@ pub struct Owner {
     /// Every flow log it created, written right after CreateFlowLogs and before any check.
     #[serde(default)]
     pub flow_log_ids: Vec<String>,
-    #[serde(default)]
-    pub network_interface_ids: Vec<String>,
     /// The task token of its wait, once token-register stored it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_token: Option<String>,
@@ -78,7 +76,7 @@ pub enum Input {
     /// The resolver handles an OK.
     Ok { at: Millis },
     /// StartRecording created these flow logs (before it checks them).
-    Created { execution: String, flow_log_ids: Vec<String>, network_interface_ids: Vec<String> },
+    Created { execution: String, flow_log_ids: Vec<String> },
     /// token-register stores the wait's token.
     Registered { execution: String, task_token: String },
     /// StopRecording deleted the execution's flow logs; `captured` is false for a start that
@@ -110,7 +108,12 @@ pub enum Effect {
         execution: String,
         task_token: String,
     },
-    /// The OK or token changed nothing the owner waits for.
+    /// An OK that ends the owner's episode before its token is stored: token-register resumes
+    /// the wait the moment it stores it.
+    Marked {
+        execution: String,
+    },
+    /// The input changed nothing the owner waits for.
     Nothing,
     /// The execution does not own the slot (any more): it must not record.
     NotOwner,
@@ -171,9 +174,7 @@ impl Slot {
             }
         }
     }
-}
 
-impl Slot {
     /// The slot with every time later than `latest` (now plus the clock skew an event may have)
     /// forgotten, and the names of those it forgot. Only a forged or broken item holds one: a
     /// far-future `decided` would make every genuine ALARM a duplicate, a far-future `okSeen`
@@ -222,19 +223,18 @@ pub fn step(slot: &Slot, input: &Input) -> Outcome {
                 // This OK ends the owner's episode (a later one may have already).
                 Some(owner) if *at > owner.alarm_at => match &owner.task_token {
                     Some(token) => Effect::Resume { execution: owner.execution.clone(), task_token: token.clone() },
-                    None => Effect::Nothing,
+                    None => Effect::Marked { execution: owner.execution.clone() },
                 },
                 _ => Effect::Nothing,
             }
         }
-        Input::Created { execution, flow_log_ids, network_interface_ids } => match next.owner.as_mut() {
+        Input::Created { execution, flow_log_ids } => match next.owner.as_mut() {
             Some(owner) if owner.execution == *execution => {
                 for id in flow_log_ids {
                     if !owner.flow_log_ids.contains(id) {
                         owner.flow_log_ids.push(id.clone());
                     }
                 }
-                owner.network_interface_ids.clone_from(network_interface_ids);
                 Effect::Nothing
             }
             _ => Effect::NotOwner,
@@ -311,7 +311,6 @@ fn alarm(slot: &mut Slot, at: Millis, execution: &str, started_at: &str, max_rec
         alarm_at: episode,
         started_at: started_at.to_owned(),
         flow_log_ids: Vec::new(),
-        network_interface_ids: Vec::new(),
         task_token: None,
     });
     Start::Record { alarm_at: episode, started_at: started_at.to_owned(), retried: false }

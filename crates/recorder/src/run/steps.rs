@@ -48,22 +48,20 @@ fn parse_time(what: &str, text: &str) -> Result<DateTime<Utc>> {
         .map_err(|e| RecorderError::InvalidInput(format!("{what} {text:?} is not an RFC 3339 time: {e}")))
 }
 
-/// When a recording that claimed its slot at `started_at` has lasted MinRecordingSeconds
-/// (never past RecordingTime), in the whole seconds the ASL's timestamp carries. The claim time
-/// is kept in whole seconds, truncated: the claim happened within the second after it, so the
-/// minimum ends one second later.
-fn at_least_until(started_at: &str, config: &StartConfig) -> Result<DateTime<Utc>> {
-    let claimed = parse_time("the claim time", started_at)?;
+/// When a recording that claimed its slot at `claimed` has lasted MinRecordingSeconds (never
+/// past RecordingTime), in the whole seconds the ASL's timestamp carries. The claim time is kept
+/// in whole seconds, truncated: the claim happened within the second after it, so the minimum
+/// ends one second later.
+fn at_least_until(claimed: DateTime<Utc>, config: &StartConfig) -> DateTime<Utc> {
     let minimum = (i64::from(config.min_recording_seconds) + 1).min(i64::from(config.recording_time_seconds));
-    let whole = claimed.timestamp() + minimum;
-    Ok(DateTime::from_timestamp(whole, 0).unwrap_or(claimed))
+    DateTime::from_timestamp(claimed.timestamp() + minimum, 0).unwrap_or(claimed)
 }
 
 /// What is left of RecordingTime since the claim: a retried start does not start the clock
 /// again. At least one second (the wait's timeout must be positive).
-fn time_left(started_at: &str, now: DateTime<Utc>, config: &StartConfig) -> Result<u32> {
-    let spent = (now - parse_time("the claim time", started_at)?).num_seconds().max(0);
-    Ok((i64::from(config.recording_time_seconds) - spent).clamp(1, i64::from(u32::MAX)) as u32)
+fn time_left(claimed: DateTime<Utc>, now: DateTime<Utc>, config: &StartConfig) -> u32 {
+    let spent = (now - claimed).num_seconds().max(0);
+    (i64::from(config.recording_time_seconds) - spent).clamp(1, i64::from(u32::MAX)) as u32
 }
 
 /// "Already exists" on an interface that one of this execution's own flow logs records (a
@@ -191,11 +189,7 @@ pub async fn start_recording(
     }
     // In the slot before any check: StopRecording deletes them even while EC2 does not list
     // them yet, and the sweep knows them.
-    let created = Input::Created {
-        execution: input.execution_arn.clone(),
-        flow_log_ids: flow_log_ids.clone(),
-        network_interface_ids: interfaces.clone(),
-    };
+    let created = Input::Created { execution: input.execution_arn.clone(), flow_log_ids: flow_log_ids.clone() };
     if slots.apply(&nat, &created).await?.effect == Effect::NotOwner {
         return Err(not_owned(&nat, &input.execution_arn));
     }
@@ -207,6 +201,7 @@ pub async fn start_recording(
         return Err(RecorderError::FlowLogCreationFailed(describe_refusals(&undeliverable)));
     }
     info!(flow_logs = ?flow_log_ids, interfaces = ?interfaces, "recording");
+    let claimed = parse_time("the claim time", &started_at)?;
     Ok(StartOutput::Record {
         recording: Recording {
             nat_gateway_id: nat,
@@ -216,8 +211,8 @@ pub async fn start_recording(
             nat_addresses: gateway.private_addresses,
             flow_log_ids,
             log_group_name: config.log_group_name.clone(),
-            timeout_seconds: time_left(&started_at, now, config)?,
-            record_at_least_until: rfc3339(at_least_until(&started_at, config)?),
+            timeout_seconds: time_left(claimed, now, config),
+            record_at_least_until: rfc3339(at_least_until(claimed, config)),
             started_at,
             report_delay_seconds: config.report_delay_seconds,
         },
@@ -271,17 +266,17 @@ pub async fn resolve_ok(
     let span = tracing::info_span!("resolve_ok", nat_gateway_id = %calm.nat_gateway_id);
     let _enter = span.enter();
     let outcome = slots.apply(&calm.nat_gateway_id, &Input::Ok { at: calm.ok_at_millis }).await?;
-    let (execution, token) = match (outcome.effect, &outcome.slot.owner) {
-        (Effect::Resume { execution, task_token }, _) => (execution, task_token),
-        (Effect::Nothing, Some(owner)) if calm.ok_at_millis > owner.alarm_at => {
-            info!(execution = %owner.execution, "marked: the recording resumes when its token is stored");
+    let (execution, token) = match outcome.effect {
+        Effect::Resume { execution, task_token } => (execution, task_token),
+        Effect::Marked { execution } => {
+            info!(%execution, "marked: the recording resumes when its token is stored");
             return Ok(ResolveOutcome::Marked);
         }
-        (Effect::Nothing, _) => {
+        Effect::Nothing => {
             info!("no active recording began before this OK");
             return Ok(ResolveOutcome::NoRecording);
         }
-        (other, _) => return Err(unexpected("alarm-ok-resolver", &other)),
+        other => return Err(unexpected("alarm-ok-resolver", &other)),
     };
     match task_tokens.resume(&token, &alarm_ok_output(calm.ok_at_millis, "alarm-ok-resolver")).await? {
         Resume::Resumed => {

@@ -227,7 +227,6 @@ mod tests {
             alarm_at: 10,
             started_at: "2026-12-06T10:00:00Z".into(),
             flow_log_ids: vec![],
-            network_interface_ids: vec![],
             task_token: None,
         };
         Slot { owner: Some(owner), ..Slot::default() }
