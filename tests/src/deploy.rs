@@ -323,8 +323,8 @@ impl Deployment {
     /// Every execution of the stack's state machine: those the tests started and the successors
     /// hand-overs started.
     pub async fn executions(&self) -> Vec<String> {
-        let sfn = aws_sdk_sfn::Client::new(&self.world.sdk);
-        let listed: Vec<aws_sdk_sfn::types::ExecutionListItem> = sfn
+        let listed: Vec<aws_sdk_sfn::types::ExecutionListItem> = self
+            .sfn
             .list_executions()
             .state_machine_arn(&self.state_machine_arn)
             .into_paginator()

@@ -432,7 +432,6 @@ async fn the_sweep_hands_a_dead_owners_open_episode_over_and_a_malformed_slot_bl
             alarm_at: T0,
             started_at: "2024-05-14T10:15:00Z".into(),
             flow_log_ids: vec![],
-            network_interface_ids: vec![],
             task_token: None,
         }),
         ..Slot::default()
@@ -456,8 +455,7 @@ async fn the_sweep_hands_a_dead_owners_open_episode_over_and_a_malformed_slot_bl
     assert_eq!(report["errorType"], "SweepIncomplete", "{report}");
     assert!(report["errorMessage"].as_str().is_some_and(|m| m.contains(broken)), "{report}");
     // ...and still released the dead owner and started the recording of the open episode
-    let name = recorder::tokens::successor_name(&d.world.nat_gateway_id, episode);
-    let successor = format!("{}:{name}", d.state_machine_arn.replacen(":stateMachine:", ":execution:", 1));
+    let successor = recorder::tokens::successor_arn(&d.state_machine_arn, &d.world.nat_gateway_id, episode);
     d.waiting(&successor).await;
     assert_eq!(d.flow_logs().await.len(), 1);
     assert_eq!(resolve(&d, T0 + 9 * MINUTE)["outcome"], "resumed");

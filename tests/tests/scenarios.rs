@@ -425,8 +425,15 @@ async fn a_future_dated_alarm_does_not_block_the_next_genuine_one() {
 
 /// The execution a hand-over starts for the NAT Gateway's episode at `alarm_at`.
 fn successor_of(d: &Deployment, alarm_at: i64) -> String {
-    let name = recorder::tokens::successor_name(&d.world.nat_gateway_id, alarm_at);
-    format!("{}:{name}", d.state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
+    recorder::tokens::successor_arn(&d.state_machine_arn, &d.world.nat_gateway_id, alarm_at)
+}
+
+/// Delivers an ALARM of the episode at `alarm_at` while another execution records: it is left
+/// to that recording.
+async fn left_to_the_owner(d: &Deployment, alarm_at: i64) {
+    let execution = d.start(&d.world.alarm_event("ALARM", alarm_at)).await;
+    let skipped = d.finished(&execution, LIMIT).await;
+    assert_eq!(skipped.output["start"]["reason"], "already-recording", "{skipped:?}");
 }
 
 /// Plays the successor's recording to its OK at `ok_at`, and checks that nothing is left.
@@ -457,9 +464,7 @@ async fn an_episode_that_begins_while_the_last_recording_is_stopping_is_handed_o
     assert_eq!(resolve(&d, T0 + 5 * MINUTE)["outcome"], "resumed");
     eventually("StopRecording is held", LIMIT, async || d.local.gateway.held(&stop) == 1).await;
     // The alarm re-enters ALARM while the first recording is still stopping: left to it
-    let second = d.start(&d.world.alarm_event("ALARM", T0 + 6 * MINUTE)).await;
-    let skipped = d.finished(&second, LIMIT).await;
-    assert_eq!(skipped.output["start"]["reason"], "already-recording", "{skipped:?}");
+    left_to_the_owner(&d, T0 + 6 * MINUTE).await;
     // The first recording lets go and hands the NAT Gateway over to the open episode
     d.local.gateway.resume(&stop);
     successor_records_until(&d, &first, &successor_of(&d, T0 + 6 * MINUTE), T0 + 9 * MINUTE).await;
@@ -473,9 +478,7 @@ async fn an_episode_that_begins_while_the_recording_waits_is_handed_over_when_th
     let first = d.start(&d.world.alarm_event("ALARM", T0)).await;
     d.waiting(&first).await;
     // ALARM at +6 min is handled before the OK at +5 min that came between the two episodes
-    let second = d.start(&d.world.alarm_event("ALARM", T0 + 6 * MINUTE)).await;
-    let skipped = d.finished(&second, LIMIT).await;
-    assert_eq!(skipped.output["start"]["reason"], "already-recording", "{skipped:?}");
+    left_to_the_owner(&d, T0 + 6 * MINUTE).await;
     // The late OK ends the first episode as it would have in order; the second is still open
     assert_eq!(resolve(&d, T0 + 5 * MINUTE)["outcome"], "resumed");
     successor_records_until(&d, &first, &successor_of(&d, T0 + 6 * MINUTE), T0 + 9 * MINUTE).await;
@@ -487,8 +490,7 @@ async fn a_redelivered_alarm_of_an_episode_the_last_recording_covered_records_no
     let d = deployed(&[]).await;
     let first = d.start(&d.world.alarm_event("ALARM", T0)).await;
     d.waiting(&first).await;
-    let second = d.start(&d.world.alarm_event("ALARM", T0 + 2 * MINUTE)).await;
-    assert_eq!(d.finished(&second, LIMIT).await.output["start"]["reason"], "already-recording");
+    left_to_the_owner(&d, T0 + 2 * MINUTE).await;
     assert_eq!(resolve(&d, T0 + 3 * MINUTE)["outcome"], "resumed");
     let done = d.finished(&first, LIMIT).await;
     assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
