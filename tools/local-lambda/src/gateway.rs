@@ -18,7 +18,9 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tracing::info;
 
+use crate::cbor;
 use crate::function::{ColdStart, Function, FunctionSpec, Outcome};
+use crate::insights::Insights;
 use crate::realism::{Before, Call, Realism};
 use crate::resign::Signer;
 use crate::{full, plain, serve, Body};
@@ -35,6 +37,8 @@ pub struct Gateway {
     /// What real AWS does and moto does not: consistency lag, latency, throttling.
     realism: Realism,
     signer: Signer,
+    /// Logs Insights' commands, which moto does not run (see [`Insights`]).
+    insights: Insights,
 }
 
 /// A running gateway.
@@ -149,6 +153,7 @@ pub async fn start(listen: SocketAddr, upstream: &str) -> std::io::Result<Gatewa
         client: Client::builder(TokioExecutor::new()).build_http(),
         realism: Realism::default(),
         signer: Signer::default(),
+        insights: Insights::default(),
     });
     let serving = Arc::clone(&gateway);
     tokio::spawn(serve(listener, move |request| {
@@ -255,6 +260,23 @@ impl Gateway {
             Ok(body) => body.to_bytes(),
             Err(e) => return plain(StatusCode::BAD_REQUEST, &e.to_string()),
         };
+        let cbor = parts.headers.get(cbor::PROTOCOL_HEADER).is_some_and(|v| v == cbor::PROTOCOL);
+        if cbor {
+            match cbor::target(parts.uri.path()).zip(cbor::request(&body).ok()) {
+                Some((target, json)) => {
+                    body = Bytes::from(json);
+                    let headers = &mut parts.headers;
+                    for name in [cbor::PROTOCOL_HEADER, "accept", "x-amzn-query-mode"] {
+                        headers.remove(name);
+                    }
+                    headers.insert("content-type", HeaderValue::from_static("application/x-amz-json-1.0"));
+                    headers
+                        .insert("x-amz-target", HeaderValue::from_str(&target).unwrap_or(HeaderValue::from_static("")));
+                    parts.uri = hyper::Uri::from_static("/");
+                }
+                None => return plain(StatusCode::BAD_REQUEST, "the local gateway could not translate this CBOR call"),
+            }
+        }
         let call = Call::identify(&parts.headers, &body);
         if let Some(call) = &call {
             let before = self.realism.before(call);
@@ -270,7 +292,14 @@ impl Gateway {
             if let Some(text) = self.realism.unseen_execution(call, &body) {
                 return error_response(400, "application/x-amz-json-1.0", text);
             }
-            match self.signer.resign(&mut parts, call, &body) {
+            if call.action() == "logs:StartQuery" {
+                if let Some(reason) = self.insights.refuses(&body) {
+                    info!(%reason, "Logs Insights query refused");
+                    let text = json!({"__type": "MalformedQueryException", "message": reason}).to_string();
+                    return error_response(400, "application/x-amz-json-1.1", text);
+                }
+            }
+            match self.signer.resign(&mut parts, call, &body, cbor) {
                 Ok(Some(encoded)) => body = encoded,
                 Ok(None) => {}
                 Err(e) => {
@@ -288,14 +317,19 @@ impl Gateway {
             Ok(uri) => uri,
             Err(e) => return plain(StatusCode::BAD_GATEWAY, &e.to_string()),
         };
+        let request_body = body.clone();
         let response = match self.client.request(Request::from_parts(parts, http_body_util::Full::new(body))).await {
             Ok(response) => response,
             Err(e) => return plain(StatusCode::BAD_GATEWAY, &format!("moto did not answer: {e}")),
         };
+        if cbor {
+            return cbor_answer(response).await;
+        }
         // Decided before the response: whether it names new resources, and whether it must hide
         // young ones from this caller.
         let hides = call.as_ref().is_some_and(|c| self.realism.hides_from(c));
-        let Some(call) = call.filter(|c| hides || Realism::creates(c)) else {
+        let insights = call.as_ref().map(Call::action).filter(|a| INSIGHTS_CALLS.contains(&a.as_str()));
+        let Some(call) = call.filter(|c| hides || insights.is_some() || Realism::creates(c)) else {
             return response.map(|b| b.boxed());
         };
         // A response the realism reads: whole, then as the caller should see it.
@@ -307,6 +341,18 @@ impl Gateway {
         if !parts.status.is_success() {
             return Response::from_parts(parts, full(body));
         }
+        let body = match insights.as_deref() {
+            Some("logs:PutLogEvents") => {
+                self.insights.stored(&request_body, &body);
+                body
+            }
+            Some("logs:StartQuery") => {
+                self.insights.started(&request_body, &body);
+                body
+            }
+            Some(_) => self.insights.results(&request_body).map_or(body, |answer| Bytes::from(answer.to_string())),
+            None => body,
+        };
         self.realism.born_in(&call, &body);
         let body = if hides {
             Bytes::from(self.realism.without_young_flow_logs(&call, &String::from_utf8_lossy(&body)))
@@ -317,6 +363,30 @@ impl Gateway {
         Response::from_parts(parts, full(body))
     }
 }
+
+/// moto's JSON answer to a translated call, in CBOR (see [`cbor`]).
+async fn cbor_answer(response: Response<Incoming>) -> Response<Body> {
+    let (mut parts, body) = response.into_parts();
+    let body = match body.collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(e) => return plain(StatusCode::BAD_GATEWAY, &format!("moto's answer broke off: {e}")),
+    };
+    let body = match cbor::response(&body) {
+        Ok(body) => body,
+        Err(e) => {
+            let text =
+                format!("{e} (HTTP {}: {})", parts.status, String::from_utf8_lossy(&body[..body.len().min(900)]));
+            return plain(StatusCode::BAD_GATEWAY, &text);
+        }
+    };
+    parts.headers.remove(hyper::header::CONTENT_LENGTH);
+    parts.headers.insert("content-type", HeaderValue::from_static("application/cbor"));
+    parts.headers.insert(cbor::PROTOCOL_HEADER, HeaderValue::from_static(cbor::PROTOCOL));
+    Response::from_parts(parts, full(body))
+}
+
+/// The calls the Logs Insights stand-in watches: what is stored, what is asked, what is answered.
+const INSIGHTS_CALLS: [&str; 3] = ["logs:PutLogEvents", "logs:StartQuery", "logs:GetQueryResults"];
 
 fn error_response(status: u16, content_type: &'static str, text: String) -> Response<Body> {
     let mut response = plain(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), &text);

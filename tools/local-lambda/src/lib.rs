@@ -9,9 +9,15 @@
 //! Runtime API endpoint of their own; more start when all are busy, up to
 //! [`MAX_INSTANCES_PER_FUNCTION`]. A function error is answered as HTTP 200 with
 //! `X-Amz-Function-Error` and the `errorType`/`errorMessage` body, as Lambda does.
+//!
+//! It also runs the Logs Insights commands the recorder's queries use, which moto does not
+//! (`insights`), and translates the CBOR protocol the SDK calls CloudWatch in to the JSON moto
+//! reads (`cbor`).
 
+mod cbor;
 mod function;
 mod gateway;
+mod insights;
 mod realism;
 mod resign;
 mod runtime_api;

@@ -48,16 +48,19 @@ impl Signer {
     }
 
     /// Signs the call again when its caller is known: a form body encoded as botocore would,
-    /// and a stand-in's call as the caller it stands for. `None` leaves the request as it came.
-    pub fn resign(&self, parts: &mut Parts, call: &Call, body: &[u8]) -> Result<Option<Bytes>, String> {
+    /// a stand-in's call as the caller it stands for, and a body the gateway `rewrote` (a
+    /// protocol moto does not speak, translated) always. `None` leaves the request as it came.
+    pub fn resign(&self, parts: &mut Parts, call: &Call, body: &[u8], rewrote: bool) -> Result<Option<Bytes>, String> {
         let Some(key) = &call.access_key else { return Ok(None) };
         let stand_in = self.stand_ins.read().unwrap().get(key).cloned();
         let form = is_form(parts);
-        if stand_in.is_none() && !form {
+        if stand_in.is_none() && !form && !rewrote {
             return Ok(None);
         }
         let key = stand_in.as_ref().unwrap_or(key);
-        let Some(credentials) = self.secrets.read().unwrap().get(key).cloned() else { return Ok(None) };
+        let Some(credentials) = self.secrets.read().unwrap().get(key).cloned() else {
+            return if rewrote { Err(format!("the gateway holds no secret for {key}")) } else { Ok(None) };
+        };
         let body = if form {
             Bytes::from(botocore_form(&String::from_utf8_lossy(body)))
         } else {
