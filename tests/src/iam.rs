@@ -49,6 +49,16 @@ fn xml_text(xml: &str, name: &str) -> String {
 }
 
 fn allow(actions: &[String]) -> String {
+    // moto names a call's action by its SigV4 signing name, which for CloudWatch is `monitoring`
+    // where IAM says `cloudwatch` (Service Authorization Reference, "Amazon CloudWatch"); each
+    // CloudWatch action is granted under both names, and no other.
+    let actions: Vec<String> = actions
+        .iter()
+        .flat_map(|a| {
+            let signed = a.strip_prefix("cloudwatch:").map(|op| format!("monitoring:{op}"));
+            std::iter::once(a.clone()).chain(signed)
+        })
+        .collect();
     serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]})
         .to_string()
 }

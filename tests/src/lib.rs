@@ -6,6 +6,7 @@
 
 pub mod deploy;
 pub mod iam;
+pub mod spike;
 pub mod template;
 
 use std::io::{Read, Write};
@@ -299,7 +300,7 @@ impl World {
         }
         let record = aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
             .timestamp(at.timestamp() * 1000)
-            .message("ACCEPT ingress - 10.0.1.25 443 10.0.0.220 51000 6 1200 IPv4 10.0.1.25 - 52.216.1.10 S3")
+            .message("ACCEPT ingress - 10.0.1.25 443 10.0.0.220 51000 6 1200 IPv4 10.0.1.25 - 52.216.1.10 S3 OK")
             .build()
             .unwrap();
         logs.put_log_events()
@@ -352,6 +353,10 @@ impl World {
         event["resources"] = serde_json::json!([format!("arn:aws:cloudwatch:{REGION}:123456789012:alarm:{name}")]);
         event["detail"]["state"]["value"] = state.into();
         event["detail"]["state"]["timestamp"] = millis_to_cloudwatch(at_millis).into();
+        // The alarm evaluated one datapoint, of the minute before it changed state
+        let datapoint = millis_to_cloudwatch(at_millis - at_millis.rem_euclid(60_000) - 60_000);
+        let reason = serde_json::json!({"version": "1.0", "period": 60, "evaluatedDatapoints": [{"timestamp": datapoint, "value": 2.5e8}]});
+        event["detail"]["state"]["reasonData"] = reason.to_string().into();
         for metric in event["detail"]["configuration"]["metrics"].as_array_mut().unwrap() {
             if let Some(dimensions) = metric.pointer_mut("/metricStat/metric/dimensions") {
                 dimensions["NatGatewayId"] = self.nat_gateway_id.clone().into();

@@ -35,8 +35,9 @@ fn each_saved_query_in_the_template_is_exactly_the_text_in_queries() {
         let in_template = template.resource(id)["Properties"]["QueryString"].as_str().unwrap().to_owned();
         assert_eq!(in_template, read_repo_file(file), "{id}");
     }
-    // and the notifier runs the same text
-    assert_eq!(recorder::analysis::TRAFFIC_QUERY, read_repo_file("queries/traffic-by-address.query"));
+    // and the notifier's queries read the records as the saved traffic query does
+    let traffic = read_repo_file("queries/traffic-by-address.query");
+    assert_eq!(traffic.lines().next(), Some(recorder::analysis::PARSE));
 }
 
 #[test]
@@ -318,19 +319,21 @@ fn the_wait_times_out_after_the_recording_time_read_from_the_state() {
     assert_eq!(wait["Parameters"]["Payload"]["taskToken.$"], "$$.Task.Token");
     // The path points where StartRecording's output puts the recording time
     let recording: Value = serde_json::json!({"start": serde_json::to_value(recorder::contract::StartOutput::Record {
-        recording: recorder::contract::Recording {
+        recording: Box::new(recorder::contract::Recording {
             nat_gateway_id: "nat-1".into(),
             execution_arn: "e".into(),
             alarm_at_millis: 0,
+            spike_since_millis: None,
             network_interface_ids: vec![],
             nat_addresses: vec![],
+            private_nat: false,
             flow_log_ids: vec![],
             log_group_name: "g".into(),
             started_at: "t".into(),
             timeout_seconds: 900,
             record_at_least_until: "t".into(),
             report_delay_seconds: 300,
-        }
+        })
     }).unwrap()});
     assert_eq!(recording["start"]["recording"]["timeoutSeconds"], 900);
     assert_eq!(states["StartRecording"]["ResultPath"], "$.start");

@@ -30,10 +30,17 @@ pub struct Recording {
     pub execution_arn: String,
     /// The state timestamp of the ALARM that started this recording (ms since the epoch).
     pub alarm_at_millis: i64,
+    /// When the datapoints that moved the alarm began (ms), where its event says: the report
+    /// measures the spike from here.
+    #[serde(default)]
+    pub spike_since_millis: Option<i64>,
     pub network_interface_ids: Vec<String>,
     /// The NAT Gateway's private addresses: the report tells its legs apart by them.
     #[serde(default)]
     pub nat_addresses: Vec<String>,
+    /// A private NAT Gateway: the report says "remote hosts", not "the internet".
+    #[serde(default)]
+    pub private_nat: bool,
     pub flow_log_ids: Vec<String>,
     pub log_group_name: String,
     /// RFC 3339.
@@ -111,7 +118,8 @@ impl SkipReason {
 #[serde(tag = "action", rename_all = "lowercase")]
 pub enum StartOutput {
     Record {
-        recording: Recording,
+        /// Boxed: a recording is many times the size of a skip.
+        recording: Box<Recording>,
     },
     Skip {
         reason: SkipReason,
@@ -342,8 +350,10 @@ mod tests {
             nat_gateway_id: "nat-0123456789abcdef0".into(),
             execution_arn: "arn:aws:states:us-east-1:123456789012:execution:sm:e1".into(),
             alarm_at_millis: 1,
+            spike_since_millis: None,
             network_interface_ids: vec!["eni-1".into()],
             nat_addresses: vec!["10.0.0.220".into()],
+            private_nat: false,
             flow_log_ids: vec!["fl-1".into()],
             log_group_name: "/flowlogs".into(),
             started_at: "2024-05-14T10:15:02Z".into(),
@@ -355,7 +365,7 @@ mod tests {
 
     fn state_with(extra: serde_json::Value) -> WorkflowState {
         let mut value = fixture("alarm.json");
-        value["start"] = serde_json::to_value(StartOutput::Record { recording: recording() }).unwrap();
+        value["start"] = serde_json::to_value(StartOutput::Record { recording: Box::new(recording()) }).unwrap();
         for (k, v) in extra.as_object().unwrap() {
             value[k] = v.clone();
         }

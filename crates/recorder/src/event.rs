@@ -52,6 +52,10 @@ pub struct AlarmState {
     pub timestamp: String,
     #[serde(default)]
     pub reason: Option<String>,
+    /// A JSON document: for a metric alarm, `evaluatedDatapoints` with their `timestamp`s
+    /// (CloudWatch User Guide, "Alarm events and EventBridge").
+    #[serde(default, rename = "reasonData")]
+    pub reason_data: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -134,6 +138,24 @@ impl AlarmStateChange {
     }
 }
 
+impl AlarmStateChange {
+    /// When the datapoints that moved the alarm began: the earliest `evaluatedDatapoints`
+    /// timestamp of the reason data, in milliseconds. `None` when the event carries none, or one
+    /// later than the state change or more than a day before it (no spike is measured from a
+    /// time the event cannot vouch for).
+    pub fn evaluated_since_millis(&self) -> Option<i64> {
+        let changed = self.state_timestamp_millis().ok()?;
+        let data: serde_json::Value = serde_json::from_str(self.detail.state.reason_data.as_deref()?).ok()?;
+        data["evaluatedDatapoints"]
+            .as_array()?
+            .iter()
+            .filter_map(|point| parse_alarm_timestamp(point["timestamp"].as_str()?).ok())
+            .map(|t| t.timestamp_millis())
+            .min()
+            .filter(|since| (changed - 86_400_000..=changed).contains(since))
+    }
+}
+
 /// Parses CloudWatch's `2019-10-02T17:20:48.551+0000`, and RFC 3339 for good measure.
 pub fn parse_alarm_timestamp(text: &str) -> Result<DateTime<FixedOffset>> {
     DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z").or_else(|_| DateTime::parse_from_rfc3339(text)).map_err(
@@ -149,6 +171,21 @@ pub fn parse_alarm_timestamp(text: &str) -> Result<DateTime<FixedOffset>> {
 mod tests {
     use super::*;
     use crate::fixtures::fixture;
+
+    #[test]
+    fn the_spike_began_at_the_earliest_datapoint_the_alarm_evaluated() {
+        let mut value = fixture("alarm.json");
+        let event = AlarmStateChange::from_value(value.clone()).unwrap();
+        // evaluatedDatapoints: 10:14:00; the state changed at 10:15:00.118
+        let since = event.evaluated_since_millis().unwrap();
+        assert_eq!(since, parse_alarm_timestamp("2024-05-14T10:14:00.000+0000").unwrap().timestamp_millis());
+        // A datapoint after the change, or none at all, vouches for nothing
+        let later = r#"{"evaluatedDatapoints":[{"timestamp":"2024-05-14T10:16:00.000+0000"}]}"#;
+        value["detail"]["state"]["reasonData"] = later.into();
+        assert_eq!(AlarmStateChange::from_value(value.clone()).unwrap().evaluated_since_millis(), None);
+        value["detail"]["state"]["reasonData"] = "not json".into();
+        assert_eq!(AlarmStateChange::from_value(value).unwrap().evaluated_since_millis(), None);
+    }
 
     #[test]
     fn finds_the_nat_gateway_in_a_single_metric_alarm() {

@@ -4,10 +4,10 @@
 //! clients once ([`cold_start`]), then hand each event to a function of [`steps`]. The crate's
 //! folders are its layers:
 //! - [`decide`]: the decisions, plain functions over plain types, no SDK type: the per-NAT
-//!   [`protocol`], which alarm events are ours ([`recording`]), the report's [`analysis`] and its
-//!   email ([`notify`]);
+//!   [`protocol`], which alarm events are ours ([`recording`]), the report's [`analysis`], the
+//!   NAT Gateway's [`meter`] and the email ([`notify`]);
 //! - [`aws`]: one small adapter per service: [`store`] DynamoDB, [`flowlogs`] EC2, [`tokens`]
-//!   Step Functions, [`insights`] CloudWatch Logs, [`sns`] SNS;
+//!   Step Functions, [`insights`] CloudWatch Logs, [`metrics`] CloudWatch, [`sns`] SNS;
 //! - [`run`]: what joins them, one function per step of the state machine ([`steps`]), the
 //!   [`sweep`] and the [`uninstall`].
 //!
@@ -26,6 +26,7 @@ pub mod event;
 /// The decisions: plain functions over plain types, no SDK type comes in here.
 pub mod decide {
     pub mod analysis;
+    pub mod meter;
     pub mod notify;
     pub mod protocol;
     pub mod recording;
@@ -35,6 +36,7 @@ pub mod decide {
 pub mod aws {
     pub mod flowlogs;
     pub mod insights;
+    pub mod metrics;
     pub mod sns;
     pub mod store;
     pub mod tokens;
@@ -48,8 +50,8 @@ pub mod run {
     pub mod uninstall;
 }
 
-pub use aws::{flowlogs, insights, sns, store, tokens};
-pub use decide::{analysis, notify, protocol, recording};
+pub use aws::{flowlogs, insights, metrics, sns, store, tokens};
+pub use decide::{analysis, meter, notify, protocol, recording};
 pub use run::{steps, sweep, uninstall};
 
 pub use error::{RecorderError, Result};
@@ -114,20 +116,82 @@ pub mod fixtures {
         fields.iter().map(|(field, value)| (field.to_string(), value.to_string())).collect()
     }
 
-    /// The rows of a fixture shaped like GetQueryResults' `results`.
-    pub fn query_rows(name: &str) -> Vec<crate::analysis::Row> {
-        fixture(name)["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|row| {
-                row.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|f| (f["field"].as_str().unwrap().to_owned(), f["value"].as_str().unwrap().to_owned()))
-                    .collect()
-            })
-            .collect()
+    pub const MIB: u64 = 1024 * 1024;
+
+    fn mib(n: u64) -> String {
+        (n * MIB).to_string()
+    }
+
+    /// The answers to the notifier's queries over one recording on NAT 10.0.0.220, leg by leg
+    /// (legs 1-4 as in `analysis`' table):
+    ///   A  10.0.1.25 with S3 52.216.1.10:     1 MiB out (legs 1, 2; 40 records each), 700 MiB in
+    ///      (legs 3, 4; 400 each)
+    ///   B  10.0.1.30 with 203.0.113.5:       50 MiB out (60 each), 2 MiB in (30 each)
+    ///   C  10.0.1.41 and 10.0.2.42 with 198.51.100.20: 10 + 5 MiB out (20 + 10 records), 20 + 30
+    ///      MiB in (25 + 35); their remote-side legs fall into one group each: 15 MiB (30), 50 (60)
+    ///   D  192.0.2.66 to the NAT, REJECT: 6,000 bytes in 100 records
+    ///   E  198.51.100.99 to the NAT, accepted, answered by no instance: 3 MiB (10)
+    ///   F  10.0.1.5 to 10.0.1.6, through no NAT address: 1,000 bytes (1)
+    ///   and 2 SKIPDATA records, 1 NODATA record
+    /// Accepted with data: A 1402 + B 104 + C 130 + E 3 MiB + 1,000 bytes, 880 + 180 + 180 + 10 + 1.
+    pub fn nat_answers() -> crate::analysis::Answers {
+        let totals = |fields: &[(&str, &str)], bytes: String, records: &str| {
+            let mut r = row(fields);
+            r.extend(row(&[("totalBytes", &bytes), ("records", records)]));
+            r
+        };
+        let accepted_ok = (1402 + 104 + 130 + 3) * MIB + 1000;
+        let pair = |direction: &str, src: &str, dst: &str, pkt_src: &str, pkt_dst: &str, service: &str, bytes: u64| {
+            let (src_service, dst_service) = if direction == "ingress" { ("-", service) } else { (service, "-") };
+            row(&[
+                ("flowDirection", direction),
+                ("srcAddr", src),
+                ("dstAddr", dst),
+                ("pktSrcAddr", pkt_src),
+                ("pktDstAddr", pkt_dst),
+                ("pktSrcAwsService", src_service),
+                ("pktDstAwsService", dst_service),
+                ("totalBytes", &mib(bytes)),
+            ])
+        };
+        let nat = "10.0.0.220";
+        crate::analysis::Answers {
+            records: vec![
+                {
+                    let mut r = totals(&[("action", "ACCEPT"), ("logStatus", "OK")], accepted_ok.to_string(), "1251");
+                    r.push(("lastRecordAt".into(), "2024-05-14 10:27:31.000".into()));
+                    r
+                },
+                totals(&[("action", "REJECT"), ("logStatus", "OK")], "6000".into(), "100"),
+                row(&[("action", "-"), ("logStatus", "SKIPDATA"), ("records", "2")]),
+                row(&[("action", "-"), ("logStatus", "NODATA"), ("records", "1")]),
+            ],
+            private: vec![
+                totals(&[("action", "ACCEPT"), ("flowDirection", "ingress"), ("pktDstAwsService", "S3")], mib(1), "40"),
+                totals(&[("action", "ACCEPT"), ("flowDirection", "ingress"), ("pktDstAwsService", "-")], mib(65), "90"),
+                totals(
+                    &[("action", "ACCEPT"), ("flowDirection", "egress"), ("pktSrcAwsService", "S3")],
+                    mib(700),
+                    "400",
+                ),
+                totals(&[("action", "ACCEPT"), ("flowDirection", "egress"), ("pktSrcAwsService", "-")], mib(52), "90"),
+            ],
+            remote: vec![
+                totals(&[("action", "ACCEPT"), ("flowDirection", "egress")], mib(66), "130"),
+                totals(&[("action", "ACCEPT"), ("flowDirection", "ingress")], mib(755), "500"),
+                totals(&[("action", "REJECT"), ("flowDirection", "ingress")], "6000".into(), "100"),
+            ],
+            pairs: vec![
+                pair("egress", nat, "10.0.1.25", "52.216.1.10", "10.0.1.25", "S3", 700),
+                pair("ingress", "10.0.1.30", nat, "10.0.1.30", "203.0.113.5", "-", 50),
+                pair("egress", nat, "10.0.2.42", "198.51.100.20", "10.0.2.42", "-", 30),
+                pair("egress", nat, "10.0.1.41", "198.51.100.20", "10.0.1.41", "-", 20),
+                pair("ingress", "10.0.1.41", nat, "10.0.1.41", "198.51.100.20", "-", 10),
+                pair("ingress", "10.0.2.42", nat, "10.0.2.42", "198.51.100.20", "-", 5),
+                pair("egress", nat, "10.0.1.30", "203.0.113.5", "10.0.1.30", "-", 2),
+                pair("ingress", "10.0.1.25", nat, "10.0.1.25", "52.216.1.10", "S3", 1),
+            ],
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use recorder::config::NotifierConfig;
 use recorder::contract::StateInput;
 use recorder::insights::Insights;
+use recorder::metrics::Meter;
 use recorder::sns::Mailer;
 use recorder::steps;
 
@@ -21,12 +22,13 @@ async fn main() -> Result<(), Error> {
     // less the time the email needs: a query that would run the function out of time is
     // stopped, and the email says the analysis could not finish.
     let insights = Insights::from_sdk_config(&sdk, Duration::from_secs(1), 50);
+    let meter = Meter::from_sdk_config(&sdk);
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let insights = insights.until(recorder::answer_by(event.context.deadline, PUBLISH_MARGIN));
-        let (config, mailer) = (&config, &mailer);
+        let (config, mailer, meter) = (&config, &mailer, &meter);
         async move {
             let input: StateInput = steps::decode("Notify", event.payload)?;
-            steps::notify(config, mailer, &insights, input, recorder::now()).await
+            steps::notify(config, mailer, &insights, meter, input, recorder::now()).await
         }
     }))
     .await

@@ -12,7 +12,8 @@ use crate::error::{RecorderError, Result};
 
 /// The record format, in the order the saved queries parse it (docs/DESIGN.md, "Flow log record format").
 pub const LOG_FORMAT: &str = "${action} ${flow-direction} ${traffic-path} ${srcaddr} ${srcport} ${dstaddr} \
-${dstport} ${protocol} ${bytes} ${type} ${pkt-srcaddr} ${pkt-src-aws-service} ${pkt-dstaddr} ${pkt-dst-aws-service}";
+${dstport} ${protocol} ${bytes} ${type} ${pkt-srcaddr} ${pkt-src-aws-service} ${pkt-dstaddr} ${pkt-dst-aws-service} \
+${log-status}";
 
 /// Seconds over which a flow log aggregates packets before it writes a record.
 pub const MAX_AGGREGATION_INTERVAL: i32 = 60;
@@ -130,6 +131,9 @@ pub struct NatGatewayFacts {
     pub state: String,
     pub network_interface_ids: Vec<String>,
     pub private_addresses: Vec<String>,
+    /// A private NAT Gateway (`ConnectivityType` private): its remote side is other networks,
+    /// not the internet.
+    pub private: bool,
 }
 
 impl NatGatewayFacts {
@@ -236,6 +240,7 @@ impl FlowLogs {
             state,
             network_interface_ids: interfaces.into_iter().collect(),
             private_addresses: private.into_iter().collect(),
+            private: gateway.connectivity_type() == Some(&aws_sdk_ec2::types::ConnectivityType::Private),
         };
         if facts.can_carry_traffic() && facts.network_interface_ids.is_empty() {
             return Err(RecorderError::NoNetworkInterface(nat_gateway_id.to_owned()));
@@ -410,7 +415,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_format_has_the_fourteen_fields_in_order() {
+    fn the_format_has_the_fifteen_fields_in_order() {
         let fields: Vec<&str> = LOG_FORMAT.split(' ').collect();
         assert_eq!(
             fields,
@@ -429,6 +434,7 @@ mod tests {
                 "${pkt-src-aws-service}",
                 "${pkt-dstaddr}",
                 "${pkt-dst-aws-service}",
+                "${log-status}",
             ]
         );
     }

@@ -1,11 +1,13 @@
 //! The report email, every word of it: what a person reads in five seconds, and the SNS call that
-//! sends it. The numbers come from `analysis`.
+//! sends it. The numbers come from `meter` (the NAT Gateway's own) and `analysis` (the flow
+//! records').
 
 use chrono::{DateTime, Utc};
 
-use crate::analysis::{Analysis, Endpoint, MAX_ROWS};
+use crate::analysis::{Analysis, Endpoint, PAIR_LIMIT};
 use crate::contract::{CaughtError, Ending, Recording, SkipReason, StopOutput};
 use crate::error::Result;
+use crate::meter::{Reading, Readings};
 
 /// SNS Publish: a subject "must be ASCII text that begins with a letter, number, or punctuation
 /// mark; must not include line breaks or control characters; and must be less than 100 characters".
@@ -21,12 +23,14 @@ pub struct Email {
     pub body: String,
 }
 
-/// Where the report's links point.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the report's links point, and what its prices are.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReportContext<'a> {
     pub region: &'a str,
     pub log_group_name: &'a str,
     pub query_name: &'a str,
+    /// The NAT Gateway's processing price in the Region, per GB.
+    pub price_per_gb: f64,
 }
 
 /// Everything the email says, gathered from the workflow's state.
@@ -39,6 +43,9 @@ pub struct Report<'a> {
     pub nat_gateway_id: &'a str,
     /// What the recorded window says; `Err` says why it could not be analysed.
     pub analysis: Option<&'a Result<Analysis, String>>,
+    /// The NAT Gateway's metrics over the spike and the recording; `Err` says why they could not
+    /// be read.
+    pub meter: Option<&'a Result<Readings, String>>,
     /// Whether the records up to the stop had reached the log group when the report was made.
     pub delivery: Option<&'a Delivery>,
 }
@@ -115,9 +122,10 @@ fn subject_text(text: String, limit: usize) -> String {
     }
 }
 
-/// Bytes as a person reads them: 734 MB, 1.2 GB.
+/// Bytes in binary units, labelled as such: the GB the price is per is 2^30 bytes too
+/// (`analysis::GB`).
 pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;
     while value >= 1024.0 && unit < UNITS.len() - 1 {
@@ -133,58 +141,157 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
-/// The analysis as the email's plain-text section.
-pub fn describe(analysis: &Analysis) -> String {
+/// `10:27` of an RFC 3339 time.
+fn minute_clock(text: &str) -> String {
+    parse_time(text).map(|t| t.format("%H:%M").to_string()).unwrap_or_else(|| text.to_owned())
+}
+
+/// `n record` or `n records`.
+fn records(n: u64) -> String {
+    format!("{n} record{}", if n == 1 { "" } else { "s" })
+}
+
+/// What lies beyond the NAT Gateway: the internet, or (a private NAT Gateway) other networks.
+fn remote_side(private_nat: bool) -> &'static str {
+    if private_nat {
+        "remote hosts"
+    } else {
+        "the internet"
+    }
+}
+
+/// The advice for one AWS range, true for the VPC's Region only where it says so.
+fn advice(name: &str, endpoint: Endpoint, region: &str) -> String {
+    match endpoint {
+        Endpoint::Gateway => {
+            let what = if name == "S3" { "buckets" } else { "tables" };
+            format!("a gateway endpoint carries it free, for {what} in {region}")
+        }
+        Endpoint::Interface => "an interface endpoint would carry it instead".into(),
+        Endpoint::PublicEc2 => "public EC2 addresses (anyone's), not the EC2 API: no endpoint helps".into(),
+        Endpoint::None => String::new(),
+    }
+}
+
+/// The meter's lines: the spike and its cost, and how much of the recording the records explain.
+fn describe_meter(readings: &Readings, analysis: Option<&Analysis>, price_per_gb: f64) -> String {
+    let spike = readings.spike.processed();
+    let mut text = format!(
+        "This spike  {} processed from {} to {} UTC, about ${:.2} (NAT Gateway metrics; processing at ${price_per_gb}/GB)\n",
+        human_bytes(spike),
+        minute_clock(&readings.spike_from),
+        minute_clock(&readings.to),
+        spike as f64 / crate::analysis::GB * price_per_gb,
+    );
+    let recorded = readings.recorded.processed();
+    let explained = match analysis {
+        Some(a) if recorded > 0 => {
+            let flows = a.out_bytes + a.received_bytes;
+            format!(", of which the flow records explain {:.0}%", flows as f64 / recorded as f64 * 100.0)
+        }
+        _ => String::new(),
+    };
+    text.push_str(&format!(
+        "Recorded    {} to {}: {} processed{explained}\n",
+        minute_clock(&readings.recorded_from),
+        minute_clock(&readings.to),
+        human_bytes(recorded)
+    ));
+    if readings.recorded.packets_drop_count > 0 {
+        text.push_str(&format!(
+            "Dropped     {} packets while recording (the meter's PacketsDropCount)\n",
+            readings.recorded.packets_drop_count
+        ));
+    }
+    text
+}
+
+/// The figures as the email's plain-text section: the meter's, then the flow records'.
+pub fn describe(
+    analysis: &Analysis,
+    meter: Option<&Result<Readings, String>>,
+    context: &ReportContext<'_>,
+    private_nat: bool,
+) -> String {
+    // Asked, and every datapoint zero or none: the metrics have not arrived, or the NAT
+    // Gateway carried nothing (either way the meter says nothing the records do not).
+    let metered = meter.is_some();
     let mut text = String::new();
+    let meter = meter.filter(|m| !matches!(m, Ok(readings) if readings.spike == Reading::default()));
+    match meter {
+        None if metered => text.push_str(
+            "Meter       no NAT Gateway metrics for these minutes yet; the figures are the flow records' only\n",
+        ),
+        Some(Ok(readings)) => text.push_str(&describe_meter(readings, Some(analysis), context.price_per_gb)),
+        Some(Err(reason)) => text.push_str(&format!(
+            "Meter       the NAT Gateway's metrics could not be read ({}); the figures are the flow records' only\n",
+            event_text(reason)
+        )),
+        None => {}
+    }
     if analysis.records == 0 {
         text.push_str("No flow records reached the log group for this window yet.\n");
         return text;
     }
+    let remote = remote_side(private_nat);
+    if !matches!(meter, Some(Ok(_))) {
+        text.push_str(&format!(
+            "Processed   {} through the NAT Gateway by the flow records, about ${:.2} at ${}/GB\n",
+            human_bytes(analysis.bytes()),
+            analysis.cost_usd(analysis.bytes()),
+            analysis.price_per_gb
+        ));
+    }
     text.push_str(&format!(
-        "Processed   {} through the NAT Gateway, about ${:.2} at ${}/GB\n",
-        human_bytes(analysis.bytes()),
-        analysis.cost_usd(),
-        analysis.price_per_gb
-    ));
-    text.push_str(&format!(
-        "Direction   {} out to the internet, {} in from it\n",
+        "Direction   {} out to {remote}, {} back to the VPC\n",
         human_bytes(analysis.out_bytes),
         human_bytes(analysis.in_bytes)
     ));
-    text.push_str(&format!(
-        "Records     {} flow records (both sides of the NAT: each byte counted once)\n",
-        analysis.records
-    ));
-    if analysis.rejected_records > 0 {
+    if analysis.undelivered_bytes() > 0 {
         text.push_str(&format!(
-            "Rejected    {} records, {} (refused by the NAT Gateway, not processed)\n",
-            analysis.rejected_records,
-            human_bytes(analysis.rejected_bytes)
+            "Undelivered {} reached the NAT Gateway from {remote} and went to no instance (blocked, dropped or unsolicited)\n",
+            human_bytes(analysis.undelivered_bytes())
         ));
     }
-    if analysis.truncated {
+    text.push_str(&format!("Records     {} flow records, every leg of each connection\n", analysis.records));
+    if analysis.rejected.records > 0 {
         text.push_str(&format!(
-            "Note        more than {MAX_ROWS} address pairs: the figures cover the largest {MAX_ROWS}\n"
+            "Rejected    {}, {}: refused by the subnet's network ACL (a NAT Gateway has no security group)\n",
+            records(analysis.rejected.records),
+            human_bytes(analysis.rejected.bytes)
+        ));
+    }
+    if analysis.skipped_records > 0 {
+        text.push_str(&format!(
+            "Skipped     {} SKIPDATA record{}: VPC Flow Logs could not capture some flows, so the flow figures are low\n",
+            analysis.skipped_records,
+            if analysis.skipped_records == 1 { "" } else { "s" }
+        ));
+    }
+    if analysis.unclassified.records > 0 {
+        text.push_str(&format!(
+            "Other       {}, {}, through none of the NAT Gateway's known addresses (not in the figures above)\n",
+            records(analysis.unclassified.records),
+            human_bytes(analysis.unclassified.bytes)
+        ));
+    }
+    if let Some(left_out) = analysis.unattributed_bytes {
+        text.push_str(&format!(
+            "Note        the talkers are the largest {PAIR_LIMIT} address pairs; {} in smaller pairs is in the figures, not named\n",
+            human_bytes(left_out)
         ));
     }
     if !analysis.services.is_empty() {
-        text.push_str("\nAWS services reached through the NAT Gateway:\n");
+        text.push_str("\nAWS address ranges reached through the NAT Gateway:\n");
         for s in &analysis.services {
-            let advice = match s.endpoint {
-                Endpoint::Gateway => "add a gateway endpoint (free)",
-                Endpoint::Interface => "an interface endpoint would bypass NAT",
-                Endpoint::None => "no single endpoint serves it",
-            };
-            text.push_str(&format!(
-                "  {:<10} {:>9} {:>4.0}%  {advice}\n",
-                s.name,
-                human_bytes(s.bytes),
-                s.share * 100.0
-            ));
+            let advice = advice(&s.name, s.endpoint, context.region);
+            let line = format!("  {:<10} {:>9} {:>4.0}%  {advice}", s.name, human_bytes(s.bytes), s.share * 100.0);
+            text.push_str(line.trim_end());
+            text.push('\n');
         }
     }
     if !analysis.talkers.is_empty() {
-        text.push_str("\nTop talkers (instance <-> remote host: out, in):\n");
+        text.push_str("\nTop talkers (address in the VPC <-> remote host: out, in):\n");
         for t in analysis.talkers.iter().take(5) {
             let service = t.service.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
             text.push_str(&format!(
@@ -200,18 +307,21 @@ pub fn describe(analysis: &Analysis) -> String {
     text
 }
 
-/// The subject's figure: bytes processed, and the leading service if one dominates.
-pub fn figure(analysis: &Analysis) -> Option<String> {
-    if analysis.records == 0 {
-        return None;
-    }
+/// The subject's figure: what the NAT Gateway processed in the spike (by its meter, else by the
+/// flow records), and the leading AWS range if one carries a fifth of it or more.
+pub fn figure(analysis: &Analysis, meter: Option<&Readings>) -> Option<String> {
+    let bytes = match meter {
+        Some(readings) if readings.spike.processed() > 0 => readings.spike.processed(),
+        _ if analysis.records == 0 => return None,
+        _ => analysis.bytes(),
+    };
     let lead = analysis
         .services
         .first()
         .filter(|s| s.share >= 0.2)
         .map(|s| format!(" ({} {:.0}%)", s.name, s.share * 100.0))
         .unwrap_or_default();
-    Some(format!("{}{lead}", human_bytes(analysis.bytes())))
+    Some(format!("{}{lead}", human_bytes(bytes)))
 }
 
 /// Composes the email for how the recording ended.
@@ -235,8 +345,9 @@ pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
         (Ending::Timeout, None) => "recorded, stopped at the time limit".into(),
         (Ending::Error { .. }, _) => "recording FAILED".into(),
     };
+    let readings = report.meter.and_then(|m| m.as_ref().ok());
     let figure = match report.analysis {
-        Some(Ok(analysis)) if !matches!(ending, Ending::Error { .. }) => figure(analysis),
+        Some(Ok(analysis)) if !matches!(ending, Ending::Error { .. }) => figure(analysis, readings),
         _ => None,
     };
     let subject = match figure {
@@ -272,10 +383,16 @@ pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
     body.push('\n');
     match report.analysis {
         Some(Ok(analysis)) => {
-            body.push_str(&describe(analysis));
+            let private_nat = report.recording.is_some_and(|r| r.private_nat);
+            body.push_str(&describe(analysis, report.meter, context, private_nat));
             body.push('\n');
         }
-        Some(Err(reason)) => body.push_str(&format!("The recorded window could not be analysed: {reason}\n\n")),
+        Some(Err(reason)) => {
+            if let Some(readings) = readings {
+                body.push_str(&describe_meter(readings, None, context.price_per_gb));
+            }
+            body.push_str(&format!("The recorded window could not be analysed: {reason}\n\n"));
+        }
         None => {}
     }
     match (report.stop, report.stop_failure) {
@@ -329,6 +446,7 @@ mod tests {
         region: "eu-west-1",
         log_group_name: "/vpc/flowlogs",
         query_name: "Serverless Auto VPC Flow Log Recorder",
+        price_per_gb: 0.045,
     };
 
     fn recording() -> Recording {
@@ -336,8 +454,10 @@ mod tests {
             nat_gateway_id: "nat-0123456789abcdef0".into(),
             execution_arn: "arn:aws:states:eu-west-1:123456789012:execution:sm:e1".into(),
             alarm_at_millis: 1,
+            spike_since_millis: None,
             network_interface_ids: vec!["eni-0a".into(), "eni-0b".into()],
             nat_addresses: vec!["10.0.0.220".into()],
+            private_nat: false,
             flow_log_ids: vec!["fl-1".into(), "fl-2".into()],
             log_group_name: "/vpc/flowlogs".into(),
             started_at: "2024-05-14T10:15:02Z".into(),
@@ -355,6 +475,7 @@ mod tests {
             stop_failure: None,
             nat_gateway_id: "nat-0123456789abcdef0",
             analysis: None,
+            meter: None,
             delivery: None,
         }
     }
@@ -445,30 +566,64 @@ mod tests {
         let recording = recording();
         let stop = stop(Ending::AlarmOk);
         // 2 GiB from S3 to an instance: the private-side leg (NAT to instance)
-        let leg = crate::fixtures::row(&[
-            ("action", "ACCEPT"),
-            ("flowDirection", "egress"),
-            ("srcAddr", "10.0.0.220"),
-            ("dstAddr", "10.0.1.25"),
-            ("pktSrcAddr", "52.216.1.10"),
-            ("pktDstAddr", "10.0.1.25"),
-            ("pktSrcAwsService", "S3"),
-            ("pktDstAwsService", "-"),
-            ("totalBytes", "2147483648"),
-            ("records", "10"),
-        ]);
-        let analysis = Ok(crate::analysis::analyse(&[leg], &["10.0.0.220".to_owned()], 0.045).unwrap());
+        let answers = crate::analysis::Answers {
+            private: vec![crate::fixtures::row(&[
+                ("action", "ACCEPT"),
+                ("flowDirection", "egress"),
+                ("pktSrcAwsService", "S3"),
+                ("pktDstAwsService", "-"),
+                ("totalBytes", "2147483648"),
+                ("records", "10"),
+            ])],
+            records: vec![crate::fixtures::row(&[
+                ("action", "ACCEPT"),
+                ("totalBytes", "4294967296"),
+                ("records", "20"),
+            ])],
+            ..Default::default()
+        };
+        let analysis = Ok(crate::analysis::analyse(&answers, 0.045).unwrap());
         let report = Report { analysis: Some(&analysis), ..report(Some(&recording), Some(&stop)) };
         let email = compose(&report, &CONTEXT);
         assert_eq!(
             email.subject,
-            "NAT Gateway nat-0123456789abcdef0: recorded 12m 32s, alarm back to OK, 2.0 GB (S3 100%)"
+            "NAT Gateway nat-0123456789abcdef0: recorded 12m 32s, alarm back to OK, 2.0 GiB (S3 100%)"
         );
         assert!(
-            email.body.contains("Processed   2.0 GB through the NAT Gateway, about $0.09 at $0.045/GB\n"),
+            email.body.contains(
+                "Processed   2.0 GiB through the NAT Gateway by the flow records, about $0.09 at $0.045/GB\n"
+            ),
             "{}",
             email.body
         );
+        // With the meter, the subject and the headline are the meter's
+        let meter = Ok(readings());
+        let report = Report { meter: Some(&meter), ..report };
+        let email = compose(&report, &CONTEXT);
+        assert!(email.subject.ends_with(", 1.2 GiB (S3 100%)"), "{}", email.subject);
+        assert!(!email.body.contains("Processed"), "{}", email.body);
+    }
+
+    /// The meter over the README's spike: 400 MiB in the 13 minutes before the recording, then
+    /// 68 MiB from the VPC and 765 MiB from the internet while it recorded.
+    fn readings() -> Readings {
+        use crate::fixtures::MIB;
+        use crate::meter::Reading;
+        let recorded = Reading {
+            bytes_in_from_source: 68 * MIB,
+            bytes_in_from_destination: 765 * MIB,
+            bytes_out_to_source: 754 * MIB,
+            bytes_out_to_destination: 68 * MIB,
+            packets_drop_count: 0,
+        };
+        let spike = Reading { bytes_in_from_source: recorded.bytes_in_from_source + 400 * MIB, ..recorded };
+        Readings {
+            spike_from: "2024-05-14T10:02:00Z".into(),
+            to: "2024-05-14T10:28:00Z".into(),
+            spike,
+            recorded_from: "2024-05-14T10:15:00Z".into(),
+            recorded,
+        }
     }
 
     #[test]
@@ -538,10 +693,11 @@ mod tests {
             ..recording()
         };
         let stop = StopOutput { deleted_flow_log_ids: vec!["fl-0123456789abcdef0".into()], ..stop(Ending::AlarmOk) };
-        let rows = crate::fixtures::query_rows("insights/nat-legs.json");
-        let analysis = crate::analysis::analyse(&rows, &["10.0.0.220".to_owned()], 0.045);
+        let analysis = crate::analysis::analyse(&crate::fixtures::nat_answers(), 0.045);
+        let meter = Ok(readings());
         let report = Report {
             analysis: Some(&analysis),
+            meter: Some(&meter),
             delivery: Some(&Delivery { stopped_at: stop.stopped_at.clone(), complete: true }),
             ..report(Some(&recording), Some(&stop))
         };
@@ -549,6 +705,7 @@ mod tests {
             region: "us-east-1",
             log_group_name: "/vpc-flowlogs-recorder/nat-recorder",
             query_name: "nat-recorder/Serverless Auto VPC Flow Log Recorder",
+            price_per_gb: 0.045,
         };
         let email = compose(&report, &context);
         // Then the README shows exactly that email
@@ -563,48 +720,102 @@ mod tests {
     }
 
     fn fixture_analysis() -> Analysis {
-        let rows = crate::fixtures::query_rows("insights/nat-legs.json");
-        crate::analysis::analyse(&rows, &["10.0.0.220".to_owned()], 0.045).unwrap()
+        crate::analysis::analyse(&crate::fixtures::nat_answers(), 0.045).unwrap()
     }
 
     #[test]
     fn the_email_section_reads_in_five_seconds() {
         let analysis = fixture_analysis();
-        let text = describe(&analysis);
-        assert!(text.starts_with("Processed   818 MB through the NAT Gateway, about $0.04 at $0.045/GB\n"), "{text}");
-        assert!(text.contains("Direction   66.0 MB out to the internet, 752 MB in from it\n"), "{text}");
+        let meter = Ok(readings());
+        let text = describe(&analysis, Some(&meter), &CONTEXT, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[..9],
+            [
+                // 1233 MiB = 1.204 GiB x $0.045; the records explain (66 + 755) / (68 + 765) MiB
+                "This spike  1.2 GiB processed from 10:02 to 10:28 UTC, about $0.05 (NAT Gateway metrics; processing at $0.045/GB)",
+                "Recorded    10:15 to 10:28: 833 MiB processed, of which the flow records explain 99%",
+                "Direction   66.0 MiB out to the internet, 752 MiB back to the VPC",
+                "Undelivered 3.0 MiB reached the NAT Gateway from the internet and went to no instance (blocked, dropped or unsolicited)",
+                "Records     1354 flow records, every leg of each connection",
+                "Rejected    100 records, 5.9 KiB: refused by the subnet's network ACL (a NAT Gateway has no security group)",
+                "Skipped     2 SKIPDATA records: VPC Flow Logs could not capture some flows, so the flow figures are low",
+                "Other       1 record, 1000 B, through none of the NAT Gateway's known addresses (not in the figures above)",
+                "",
+            ]
+        );
         assert!(
-            text.contains("Rejected    100 records, 5.9 KB (refused by the NAT Gateway, not processed)\n"),
+            text.contains(
+                "  S3           701 MiB   86%  a gateway endpoint carries it free, for buckets in eu-west-1\n"
+            ),
             "{text}"
         );
-        assert!(text.contains("  S3            701 MB   86%  add a gateway endpoint (free)\n"), "{text}");
-        assert!(text.contains("  10.0.1.25 <-> 52.216.1.10 (S3)  701 MB: 1.0 MB out, 700 MB in\n"), "{text}");
+        assert!(text.contains("  10.0.1.25 <-> 52.216.1.10 (S3)  701 MiB: 1.0 MiB out, 700 MiB in\n"), "{text}");
         assert!(!text.contains("10.0.0.220"), "{text}");
-        assert_eq!(figure(&analysis).as_deref(), Some("818 MB (S3 86%)"));
+        assert_eq!(figure(&analysis, Some(&readings())).as_deref(), Some("1.2 GiB (S3 86%)"));
+        assert_eq!(figure(&analysis, None).as_deref(), Some("818 MiB (S3 86%)"));
+    }
+
+    #[test]
+    fn a_private_nat_gateway_talks_to_remote_hosts_not_the_internet() {
+        let text = describe(&fixture_analysis(), None, &CONTEXT, true);
+        assert!(text.contains("Direction   66.0 MiB out to remote hosts, 752 MiB back to the VPC\n"), "{text}");
+        assert!(!text.contains("internet"), "{text}");
+    }
+
+    #[test]
+    fn advice_is_given_only_where_it_holds() {
+        assert_eq!(
+            advice("DYNAMODB", Endpoint::Gateway, "eu-west-1"),
+            "a gateway endpoint carries it free, for tables in eu-west-1"
+        );
+        assert!(advice("EC2", Endpoint::PublicEc2, "eu-west-1").contains("not the EC2 API"));
+        assert_eq!(advice("AMAZON", Endpoint::None, "eu-west-1"), "");
+    }
+
+    #[test]
+    fn an_unreadable_meter_is_said_and_the_flow_figures_stand_alone() {
+        let meter = Err("AccessDenied".to_owned());
+        let text = describe(&fixture_analysis(), Some(&meter), &CONTEXT, false);
+        assert!(text.starts_with("Meter       the NAT Gateway's metrics could not be read (AccessDenied)"), "{text}");
+        assert!(text.contains("Processed   818 MiB through the NAT Gateway by the flow records"), "{text}");
+    }
+
+    #[test]
+    fn a_cut_talker_list_says_what_it_left_out() {
+        let analysis = Analysis { unattributed_bytes: Some(38 * crate::fixtures::MIB), ..fixture_analysis() };
+        let text = describe(&analysis, None, &CONTEXT, false);
+        assert!(
+            text.contains("Note        the talkers are the largest 10000 address pairs; 38.0 MiB in smaller pairs"),
+            "{text}"
+        );
     }
 
     #[test]
     fn no_rows_yet_is_said_plainly() {
-        let empty = crate::analysis::analyse(&[], &["10.0.0.220".to_owned()], 0.045).unwrap();
-        assert_eq!(describe(&empty), "No flow records reached the log group for this window yet.\n");
-        assert_eq!(figure(&empty), None);
+        let empty = crate::analysis::analyse(&Default::default(), 0.045).unwrap();
+        assert_eq!(
+            describe(&empty, None, &CONTEXT, false),
+            "No flow records reached the log group for this window yet.\n"
+        );
+        assert_eq!(figure(&empty, None), None);
     }
 
     #[test]
     fn bytes_read_naturally() {
         assert_eq!(human_bytes(120), "120 B");
-        assert_eq!(human_bytes(31_457_280), "30.0 MB");
-        assert_eq!(human_bytes(734_003_200), "700 MB");
-        assert_eq!(human_bytes(3 * 1024 * 1024 * 1024 / 2), "1.5 GB");
-        // TB is the largest unit: a petabyte reads as 1024 TB
-        assert_eq!(human_bytes(1 << 50), "1024 TB");
+        assert_eq!(human_bytes(31_457_280), "30.0 MiB");
+        assert_eq!(human_bytes(734_003_200), "700 MiB");
+        assert_eq!(human_bytes(3 * 1024 * 1024 * 1024 / 2), "1.5 GiB");
+        // TiB is the largest unit: a pebibyte reads as 1024 TiB
+        assert_eq!(human_bytes(1 << 50), "1024 TiB");
     }
 
     #[test]
     fn no_rejected_line_when_nothing_was_rejected() {
         let mut analysis = fixture_analysis();
-        (analysis.rejected_records, analysis.rejected_bytes) = (0, 0);
-        let text = describe(&analysis);
+        analysis.rejected = Default::default();
+        let text = describe(&analysis, None, &CONTEXT, false);
         assert!(!text.contains("Rejected"), "{text}");
     }
 

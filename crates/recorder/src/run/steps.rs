@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::de::DeserializeOwned;
 use tracing::{info, warn};
 
-use crate::analysis::{analyse, scoped, Analysis, TRAFFIC_QUERY};
+use crate::analysis::{analyse, queries, Analysis, Answers};
 use crate::config::{NotifierConfig, ResolverConfig, StartConfig, StopConfig};
 use crate::contract::{
     alarm_ok_output, NotifyOutput, Recording, RegisterInput, RegisterOutput, ResolveOutcome, SkipReason, StartInput,
@@ -20,6 +20,8 @@ use crate::flowlogs::{
     VISIBILITY_WAITS_MS,
 };
 use crate::insights::Insights;
+use crate::meter::Readings;
+use crate::metrics::Meter;
 use crate::notify::{compose, compose_skip, Delivery, Report, ReportContext};
 use crate::protocol::{Effect, Input, Start};
 use crate::recording::{calm_from, spike_from, Judgement};
@@ -203,19 +205,21 @@ pub async fn start_recording(
     info!(flow_logs = ?flow_log_ids, interfaces = ?interfaces, "recording");
     let claimed = parse_time("the claim time", &started_at)?;
     Ok(StartOutput::Record {
-        recording: Recording {
+        recording: Box::new(Recording {
             nat_gateway_id: nat,
             execution_arn: input.execution_arn,
             alarm_at_millis: alarm_at,
+            spike_since_millis: event.evaluated_since_millis(),
             network_interface_ids: interfaces,
             nat_addresses: gateway.private_addresses,
+            private_nat: gateway.private,
             flow_log_ids,
             log_group_name: config.log_group_name.clone(),
             timeout_seconds: time_left(claimed, now, config),
             record_at_least_until: rfc3339(at_least_until(claimed, config)),
             started_at,
             report_delay_seconds: config.report_delay_seconds,
-        },
+        }),
     })
 }
 
@@ -383,7 +387,7 @@ async fn delivery(
 const AGGREGATION_SLACK_SECS: i64 = 60;
 
 /// Analyses the recorded window with Logs Insights: `Ok` even when it finds nothing yet; `Err`
-/// with the reason when a query fails, so the email can say so.
+/// with the reason when a query fails, so the email can say so. The four queries run at once.
 pub async fn analyse_recording(
     insights: &Insights,
     recording: &Recording,
@@ -399,9 +403,37 @@ pub async fn analyse_recording(
     let end = DateTime::parse_from_rfc3339(&stop.stopped_at)
         .map_err(|e| format!("stop time {:?}: {e}", stop.stopped_at))?
         .timestamp();
-    let query = scoped(TRAFFIC_QUERY, &recording.log_streams());
-    let rows = insights.query(&recording.log_group_name, &query, start, end).await.map_err(|e| e.to_string())?;
-    analyse(&rows, &recording.nat_addresses, price_per_gb)
+    if recording.nat_addresses.is_empty() {
+        return Err("the NAT Gateway's private addresses are unknown, so its legs cannot be told apart".into());
+    }
+    let q = queries(&recording.log_streams(), &recording.nat_addresses);
+    let group = recording.log_group_name.as_str();
+    let (records, private, remote, pairs) = tokio::try_join!(
+        insights.query(group, &q.records, start, end),
+        insights.query(group, &q.private, start, end),
+        insights.query(group, &q.remote, start, end),
+        insights.query(group, &q.pairs, start, end),
+    )
+    .map_err(|e| e.to_string())?;
+    analyse(&Answers { records, private, remote, pairs }, price_per_gb)
+}
+
+/// The NAT Gateway's meter over the spike (from the first datapoint its alarm evaluated, else
+/// the alarm) and over the recording; `Err` with the reason, for the email.
+pub async fn read_meter(
+    meter: &Meter,
+    recording: &Recording,
+    stop: &StopOutput,
+) -> std::result::Result<Readings, String> {
+    let time = |what: &str, text: &str| parse_time(what, text).map_err(|e| e.to_string());
+    let started = time("the start", &recording.started_at)?;
+    let stopped = time("the stop", &stop.stopped_at)?;
+    // A spike is measured at most a day back: 1,440 one-minute datapoints a metric, well inside
+    // GetMetricData's 100,800 and the 15 days CloudWatch keeps them (CloudWatch User Guide,
+    // "Metrics concepts", retention).
+    let since = recording.spike_since_millis.unwrap_or(recording.alarm_at_millis);
+    let since = DateTime::from_timestamp_millis(since).unwrap_or(started).max(started - chrono::Duration::days(1));
+    meter.read(&recording.nat_gateway_id, since, started, stopped).await.map_err(|e| e.to_string())
 }
 
 /// Notify: email the report of how the recording ended (or of a skip that asks for one).
@@ -409,6 +441,7 @@ pub async fn notify(
     config: &NotifierConfig,
     mailer: &Mailer,
     insights: &Insights,
+    meter: &Meter,
     input: StateInput,
     now: DateTime<Utc>,
 ) -> Result<NotifyOutput> {
@@ -417,6 +450,7 @@ pub async fn notify(
         region: &config.region,
         log_group_name: &config.log_group_name,
         query_name: &config.query_name,
+        price_per_gb: config.price_per_gb,
     };
     let email = if let Some((nat, reason)) = state.notified_skip() {
         compose_skip(nat.unwrap_or("(unknown)"), reason)
@@ -437,15 +471,21 @@ pub async fn notify(
                 }
             }
         }
-        let analysis = match (state.recording(), state.stop.as_ref()) {
+        let (analysis, readings) = match (state.recording(), state.stop.as_ref()) {
             (Some(recording), Some(stop)) => {
-                let analysis = analyse_recording(insights, recording, stop, config.price_per_gb).await;
+                let (analysis, readings) = tokio::join!(
+                    analyse_recording(insights, recording, stop, config.price_per_gb),
+                    read_meter(meter, recording, stop)
+                );
                 if let Err(reason) = &analysis {
                     warn!(nat_gateway_id = %nat, %reason, "the analysis failed; the email says so");
                 }
-                Some(analysis)
+                if let Err(reason) = &readings {
+                    warn!(nat_gateway_id = %nat, %reason, "the meter could not be read; the email says so");
+                }
+                (Some(analysis), Some(readings))
             }
-            _ => None,
+            _ => (None, None),
         };
         let report = Report {
             recording: state.recording(),
@@ -453,6 +493,7 @@ pub async fn notify(
             stop_failure: state.stop_failure.as_ref(),
             nat_gateway_id: &nat,
             analysis: analysis.as_ref(),
+            meter: readings.as_ref(),
             delivery: delivered.as_ref(),
         };
         compose(&report, &context)
