@@ -6,10 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use recorder::flowlogs::LOG_FORMAT;
-use recorder_tests::deploy::Deployment;
-use recorder_tests::{moto_stack, World};
+use recorder_tests::{moto_stack, spike, World};
 
 fn step(n: u32, text: &str) {
     println!("\n\x1b[1m{n}. {text}\x1b[0m");
@@ -18,54 +16,6 @@ fn step(n: u32, text: &str) {
 fn detail(text: impl AsRef<str>) {
     for line in text.as_ref().lines() {
         println!("   {line}");
-    }
-}
-
-/// Synthetic records in the flow log's format, as the NAT Gateway's interface (`nat`) sees a
-/// spike: an instance pulling from S3. Each round trip is recorded in four legs, on both sides of
-/// the translation (VPC User Guide, "Flow log record examples", "Traffic through a NAT gateway").
-fn records(nat: &str) -> Vec<String> {
-    // action flow-direction traffic-path srcaddr srcport dstaddr dstport protocol bytes type
-    // pkt-srcaddr pkt-src-aws-service pkt-dstaddr pkt-dst-aws-service
-    [
-        // instance to NAT, NAT to S3 (the request); S3 to NAT, NAT to instance (the download)
-        format!("ACCEPT ingress - 10.0.1.25 44312 {nat} 443 6 1048576 IPv4 10.0.1.25 - 52.216.1.10 S3"),
-        format!("ACCEPT egress 8 {nat} 44312 52.216.1.10 443 6 1048576 IPv4 {nat} - 52.216.1.10 S3"),
-        format!("ACCEPT ingress - 52.216.1.10 443 {nat} 44312 6 734003200 IPv4 52.216.1.10 S3 {nat} -"),
-        format!("ACCEPT egress 1 {nat} 443 10.0.1.25 44312 6 734003200 IPv4 52.216.1.10 S3 10.0.1.25 -"),
-        // unsolicited traffic from the internet, refused
-        format!("REJECT ingress - 198.51.100.7 55555 {nat} 22 6 120 IPv4 198.51.100.7 - {nat} -"),
-    ]
-    .to_vec()
-}
-
-async fn write_records(d: &Deployment, lines: &[String]) {
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&d.world.sdk);
-    let stream = recorder::contract::log_stream_of(&d.world.network_interface_id);
-    logs.create_log_stream().log_group_name(&d.world.log_group_name).log_stream_name(&stream).send().await.unwrap();
-    let now = chrono::Utc::now().timestamp_millis();
-    let events: Vec<InputLogEvent> = lines
-        .iter()
-        .enumerate()
-        .map(|(i, line)| InputLogEvent::builder().timestamp(now + i as i64).message(line).build().unwrap())
-        .collect();
-    logs.put_log_events()
-        .log_group_name(&d.world.log_group_name)
-        .log_stream_name(&stream)
-        .set_log_events(Some(events))
-        .send()
-        .await
-        .expect("PutLogEvents");
-    let stored = logs
-        .get_log_events()
-        .log_group_name(&d.world.log_group_name)
-        .log_stream_name(&stream)
-        .send()
-        .await
-        .expect("GetLogEvents");
-    detail(format!("{} records in {}, stream {stream}:", stored.events().len(), d.world.log_group_name));
-    for event in stored.events() {
-        detail(format!("  {}", event.message().unwrap_or_default()));
     }
 }
 
@@ -106,8 +56,26 @@ async fn main() {
     }
     detail(format!("format: {LOG_FORMAT}"));
 
-    step(4, "VPC Flow Logs deliver records (synthetic here: no packets flow on this machine)");
-    write_records(&d, &records("10.0.1.200")).await;
+    step(4, "VPC Flow Logs deliver records, CloudWatch the NAT Gateway's metrics (synthetic here)");
+    // The README's spike: an instance pulling from S3, two uploads, a rejected scan, skipped data
+    let nat = world.nat_private_address().await;
+    let records = spike::records(&nat);
+    world.write_flow_records(&records, chrono::Utc::now()).await;
+    detail(format!(
+        "{} records in {}, stream {}, among them:",
+        records.len(),
+        world.log_group_name,
+        recorder::contract::log_stream_of(&world.network_interface_id)
+    ));
+    for line in [&records[0], &records[40], &records[80], &records[480]] {
+        detail(format!("  {line}"));
+    }
+    let minute = |t: chrono::DateTime<chrono::Utc>| t - chrono::Duration::seconds(t.timestamp().rem_euclid(60));
+    let alarm_minute = minute(chrono::DateTime::from_timestamp_millis(t0).unwrap());
+    world
+        .put_nat_metrics(&spike::metrics(alarm_minute - chrono::Duration::seconds(60), minute(chrono::Utc::now())))
+        .await;
+    detail("NAT Gateway metrics: BytesInFromSource, BytesInFromDestination, BytesOutToSource, BytesOutToDestination");
 
     step(5, "Traffic calms down: the alarm returns to OK");
     let outcome = d.deliver("AlarmOkResolverFunction", &world.alarm_event("OK", t0 + 45_000));
@@ -127,8 +95,8 @@ async fn main() {
     detail(format!("Subject: {}", emails[0].subject));
     detail("");
     detail(&emails[0].body);
-    detail("(moto's Logs Insights runs no parse or stats, so the analysis finds no rows here; on AWS");
-    detail(" the same saved queries fill in bytes, cost, AWS services and top talkers.)");
+    detail("(moto runs no Logs Insights parse or stats: the local gateway answers the notifier's queries");
+    detail(" over the records above, as Logs Insights documents them; on AWS, Logs Insights does.)");
 
     println!(
         "\nDone in {:.1} s. Everything ran on 127.0.0.1 and stops with this program.",
