@@ -79,7 +79,60 @@ pub fn metrics(before: DateTime<Utc>, during: DateTime<Utc>) -> Vec<(&'static st
     ]
 }
 
+/// The README's instances: address, `Name` tag, the id the README shows, and whether it runs in
+/// the NAT Gateway's Availability Zone.
+pub const INSTANCES: [(&str, &str, &str, bool); 4] = [
+    ("10.0.1.25", "web-1", "i-0a1b2c3d4e5f60001", true),
+    ("10.0.1.30", "backup", "i-0a1b2c3d4e5f60002", true),
+    ("10.0.1.41", "worker-a", "i-0a1b2c3d4e5f60003", true),
+    ("10.0.2.42", "worker-b", "i-0a1b2c3d4e5f60004", false),
+];
+
 impl World {
+    /// Launches [`INSTANCES`] in the NAT Gateway's VPC: 10.0.1.x in its subnet, 10.0.2.x in a
+    /// subnet of another zone. What the README shows, each with what EC2 gave here: the
+    /// instances' ids, and the zones (the README's us-east-1a is the NAT's, us-east-1b the other).
+    pub async fn launch_spike_instances(&self) -> Vec<(String, String)> {
+        use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+        let ec2 = aws_sdk_ec2::Client::new(&self.sdk);
+        let gateways = ec2.describe_nat_gateways().nat_gateway_ids(&self.nat_gateway_id).send().await.unwrap();
+        let gateway = &gateways.nat_gateways()[0];
+        let (vpc, nat_subnet) = (gateway.vpc_id().unwrap().to_owned(), gateway.subnet_id().unwrap().to_owned());
+        let subnets = ec2.describe_subnets().subnet_ids(&nat_subnet).send().await.expect("DescribeSubnets");
+        let nat_zone = subnets.subnets()[0].availability_zone().unwrap().to_owned();
+        let other_zone = if nat_zone == "us-east-1b" { "us-east-1c" } else { "us-east-1b" };
+        let other = ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block("10.0.2.0/24")
+            .availability_zone(other_zone)
+            .send()
+            .await
+            .expect("CreateSubnet");
+        let other_subnet = other.subnet().and_then(|s| s.subnet_id()).unwrap().to_owned();
+        let mut ids =
+            vec![("us-east-1a".to_owned(), nat_zone.clone()), ("us-east-1b".to_owned(), other_zone.to_owned())];
+        for (address, name, shown, same_zone) in INSTANCES {
+            let tags = TagSpecification::builder()
+                .resource_type(ResourceType::Instance)
+                .tags(Tag::builder().key("Name").value(name).build())
+                .build();
+            let launched = ec2
+                .run_instances()
+                .image_id("ami-12c6146b")
+                .min_count(1)
+                .max_count(1)
+                .subnet_id(if same_zone { &nat_subnet } else { &other_subnet })
+                .private_ip_address(address)
+                .tag_specifications(tags)
+                .send()
+                .await
+                .expect("RunInstances");
+            ids.push((shown.to_owned(), launched.instances()[0].instance_id().unwrap().to_owned()));
+        }
+        ids
+    }
+
     /// The NAT Gateway's private address, as DescribeNatGateways gives it.
     pub async fn nat_private_address(&self) -> String {
         let out = aws_sdk_ec2::Client::new(&self.sdk)

@@ -51,6 +51,8 @@ fn readme_lines(first: &str, until: &str) -> Vec<String> {
 #[tokio::test]
 async fn the_report_of_a_spike_reconciles_with_the_meter_and_reads_as_the_readmes_example() {
     let d = World::new().await.deploy(&[]).await;
+    // The README's instances: what the report names the addresses by
+    let shown_as = d.world.launch_spike_instances().await;
     let email = record(&d, async |world: &World, alarm_at: DateTime<Utc>| {
         let nat = world.nat_private_address().await;
         world.write_flow_records(&spike::records(&nat), Utc::now()).await;
@@ -69,9 +71,18 @@ async fn the_report_of_a_spike_reconciles_with_the_meter_and_reads_as_the_readme
     let recorded = line("Recorded    ");
     assert!(recorded.ends_with(": 833 MiB processed, of which the flow records explain 99%"), "{recorded}");
     assert!(email.subject.ends_with(", 1.2 GiB (S3 86%)"), "{}", email.subject);
-    // Every other figure, the services with their advice and the talkers: as the README shows
-    let expected = readme_lines("Direction   ", "Flow logs removed");
-    assert_eq!(expected.len(), 16, "{expected:?}");
+    // Every other figure, the services with their advice, the talkers and what holds their
+    // addresses, the zone crossed: as the README shows (with this EC2's ids and zones)
+    let expected: Vec<String> = readme_lines("Direction   ", "Flow logs removed")
+        .into_iter()
+        .map(|line| {
+            // Through placeholders: a zone may be renamed to another the README also shows
+            let marked =
+                shown_as.iter().enumerate().fold(line, |l, (i, (readme, _))| l.replace(readme, &format!("<{i}>")));
+            shown_as.iter().enumerate().fold(marked, |l, (i, (_, here))| l.replace(&format!("<{i}>"), here))
+        })
+        .collect();
+    assert_eq!(expected.len(), 18, "{expected:?}");
     let shown: Vec<String> = body
         .lines()
         .skip_while(|l| !l.starts_with("Direction   "))

@@ -7,9 +7,11 @@ use serde_norway::Value;
 /// Actions AWS offers no narrower resource for; each use of `*` must say so in a comment. The
 /// log-delivery actions are Step Functions' for its execution logs (Step Functions Developer
 /// Guide, "IAM policies for logging to CloudWatch Logs").
-const NO_RESOURCE_LEVEL: [&str; 13] = [
+const NO_RESOURCE_LEVEL: [&str; 15] = [
     "cloudwatch:GetMetricData",
     "ec2:DescribeNatGateways",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeTags",
     "ec2:DescribeFlowLogs",
     "logs:DescribeLogGroups",
     "logs:StopQuery",

@@ -222,8 +222,10 @@ async fn the_report_reaches_a_subscriber_of_the_topic() {
     let insights = recorder::insights::Insights::from_sdk_config(&world.sdk, Duration::from_millis(200), 25);
     let mailer = Mailer::from_sdk_config(&world.sdk, &topic_arn);
     let meter = recorder::metrics::Meter::from_sdk_config(&world.sdk);
+    let ec2 = FlowLogs::from_sdk_config(&world.sdk);
+    let sources = steps::Sources { insights: &insights, meter: &meter, ec2: &ec2 };
     let input = StateInput { state, execution_arn: None };
-    let sent = steps::notify(&config, &mailer, &insights, &meter, input, recorder::now()).await.expect("Notify");
+    let sent = steps::notify(&config, &mailer, &sources, input, recorder::now()).await.expect("Notify");
     let contract::NotifyOutput::Sent { subject, .. } = sent else { panic!("the report waited: {sent:?}") };
 
     // Then the subscriber receives the email with its subject and body
@@ -271,9 +273,11 @@ async fn a_successors_records_on_the_same_stream_never_make_the_report_complete(
     let insights = recorder::insights::Insights::from_sdk_config(&world.sdk, Duration::from_millis(200), 25);
     let mailer = Mailer::from_sdk_config(&world.sdk, &config.topic_arn);
     let meter = recorder::metrics::Meter::from_sdk_config(&world.sdk);
+    let ec2 = FlowLogs::from_sdk_config(&world.sdk);
+    let sources = steps::Sources { insights: &insights, meter: &meter, ec2: &ec2 };
     let notify = |state: &Value| {
         let input = StateInput { state: serde_json::from_value(state.clone()).unwrap(), execution_arn: None };
-        steps::notify(&config, &mailer, &insights, &meter, input, recorder::now())
+        steps::notify(&config, &mailer, &sources, input, recorder::now())
     };
     // When the next recording on the same interface writes a record stamped after this stop
     world.write_flow_record(stopped + chrono::Duration::seconds(20)).await;

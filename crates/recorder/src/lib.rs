@@ -5,7 +5,7 @@
 //! folders are its layers:
 //! - [`decide`]: the decisions, plain functions over plain types, no SDK type: the per-NAT
 //!   [`protocol`], which alarm events are ours ([`recording`]), the report's [`analysis`], the
-//!   NAT Gateway's [`meter`] and the email ([`notify`]);
+//!   NAT Gateway's [`meter`], the [`workloads`] behind its addresses and the email ([`notify`]);
 //! - [`aws`]: one small adapter per service: [`store`] DynamoDB, [`flowlogs`] EC2, [`tokens`]
 //!   Step Functions, [`insights`] CloudWatch Logs, [`metrics`] CloudWatch, [`sns`] SNS;
 //! - [`run`]: what joins them, one function per step of the state machine ([`steps`]), the
@@ -30,6 +30,7 @@ pub mod decide {
     pub mod notify;
     pub mod protocol;
     pub mod recording;
+    pub mod workloads;
 }
 
 /// One adapter per AWS service: the only code that calls the SDK.
@@ -51,7 +52,7 @@ pub mod run {
 }
 
 pub use aws::{flowlogs, insights, metrics, sns, store, tokens};
-pub use decide::{analysis, meter, notify, protocol, recording};
+pub use decide::{analysis, meter, notify, protocol, recording, workloads};
 pub use run::{steps, sweep, uninstall};
 
 pub use error::{RecorderError, Result};

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use recorder::config::NotifierConfig;
 use recorder::contract::StateInput;
+use recorder::flowlogs::FlowLogs;
 use recorder::insights::Insights;
 use recorder::metrics::Meter;
 use recorder::sns::Mailer;
@@ -23,12 +24,14 @@ async fn main() -> Result<(), Error> {
     // stopped, and the email says the analysis could not finish.
     let insights = Insights::from_sdk_config(&sdk, Duration::from_secs(1), 50);
     let meter = Meter::from_sdk_config(&sdk);
+    let ec2 = FlowLogs::from_sdk_config(&sdk);
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let insights = insights.until(recorder::answer_by(event.context.deadline, PUBLISH_MARGIN));
-        let (config, mailer, meter) = (&config, &mailer, &meter);
+        let (config, mailer, meter, ec2) = (&config, &mailer, &meter, &ec2);
         async move {
             let input: StateInput = steps::decode("Notify", event.payload)?;
-            steps::notify(config, mailer, &insights, meter, input, recorder::now()).await
+            let sources = steps::Sources { insights: &insights, meter, ec2 };
+            steps::notify(config, mailer, &sources, input, recorder::now()).await
         }
     }))
     .await

@@ -9,6 +9,7 @@ use aws_sdk_ec2::Client;
 use tracing::warn;
 
 use crate::error::{RecorderError, Result};
+use crate::workloads::Interface;
 
 /// The record format, in the order the saved queries parse it (docs/DESIGN.md, "Flow log record format").
 pub const LOG_FORMAT: &str = "${action} ${flow-direction} ${traffic-path} ${srcaddr} ${srcport} ${dstaddr} \
@@ -134,6 +135,7 @@ pub struct NatGatewayFacts {
     /// A private NAT Gateway (`ConnectivityType` private): its remote side is other networks,
     /// not the internet.
     pub private: bool,
+    pub vpc_id: Option<String>,
 }
 
 impl NatGatewayFacts {
@@ -216,6 +218,74 @@ impl FlowLogs {
         Self::new(Client::new(sdk))
     }
 
+    /// The network interfaces of the VPC that hold these private addresses now, one entry per
+    /// address, with their instances' `Name` tags. An address no interface holds is absent.
+    /// EC2 takes at most 200 values per filter (EC2 API Reference, "Filtering").
+    pub async fn interfaces_holding(&self, vpc_id: &str, addresses: &[String]) -> Result<Vec<Interface>> {
+        let mut found = Vec::new();
+        for chunk in addresses.chunks(200) {
+            let mut pages = self
+                .client
+                .describe_network_interfaces()
+                .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
+                .filters(
+                    Filter::builder().name("addresses.private-ip-address").set_values(Some(chunk.to_vec())).build(),
+                )
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| RecorderError::from_sdk("EC2 DescribeNetworkInterfaces", e))?;
+                for eni in page.network_interfaces() {
+                    for held in eni.private_ip_addresses().iter().filter_map(|a| a.private_ip_address()) {
+                        if !chunk.iter().any(|a| a == held) {
+                            continue;
+                        }
+                        found.push(Interface {
+                            address: held.to_owned(),
+                            interface_id: eni.network_interface_id().unwrap_or_default().to_owned(),
+                            interface_type: eni.interface_type().map(|t| t.as_str().to_owned()).unwrap_or_default(),
+                            description: eni.description().unwrap_or_default().to_owned(),
+                            instance_id: eni.attachment().and_then(|a| a.instance_id()).map(str::to_owned),
+                            instance_name: None,
+                            availability_zone: eni.availability_zone().unwrap_or_default().to_owned(),
+                            subnet_id: eni.subnet_id().unwrap_or_default().to_owned(),
+                        });
+                    }
+                }
+            }
+        }
+        let instances: Vec<String> = found.iter().filter_map(|i| i.instance_id.clone()).collect();
+        let names = self.names(&instances).await?;
+        for interface in &mut found {
+            interface.instance_name = interface.instance_id.as_ref().and_then(|id| names.get(id).cloned());
+        }
+        Ok(found)
+    }
+
+    /// The `Name` tags of these resources (DescribeTags, 200 ids a call).
+    async fn names(&self, ids: &[String]) -> Result<std::collections::BTreeMap<String, String>> {
+        let ids: Vec<String> = ids.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect();
+        let mut names = std::collections::BTreeMap::new();
+        for chunk in ids.chunks(200) {
+            let mut pages = self
+                .client
+                .describe_tags()
+                .filters(Filter::builder().name("resource-id").set_values(Some(chunk.to_vec())).build())
+                .filters(Filter::builder().name("key").values("Name").build())
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| RecorderError::from_sdk("EC2 DescribeTags", e))?;
+                for tag in page.tags() {
+                    if let (Some(id), Some(value)) = (tag.resource_id(), tag.value()) {
+                        names.insert(id.to_owned(), value.to_owned());
+                    }
+                }
+            }
+        }
+        Ok(names)
+    }
+
     /// What a recording needs to know of the NAT Gateway: its state, its network interfaces and
     /// their private addresses (one of each per address it holds).
     pub async fn nat_gateway(&self, nat_gateway_id: &str) -> Result<NatGatewayFacts> {
@@ -241,6 +311,7 @@ impl FlowLogs {
             network_interface_ids: interfaces.into_iter().collect(),
             private_addresses: private.into_iter().collect(),
             private: gateway.connectivity_type() == Some(&aws_sdk_ec2::types::ConnectivityType::Private),
+            vpc_id: gateway.vpc_id().map(str::to_owned),
         };
         if facts.can_carry_traffic() && facts.network_interface_ids.is_empty() {
             return Err(RecorderError::NoNetworkInterface(nat_gateway_id.to_owned()));

@@ -8,6 +8,7 @@ use crate::analysis::{Analysis, Endpoint, PAIR_LIMIT};
 use crate::contract::{CaughtError, Ending, Recording, SkipReason, StopOutput};
 use crate::error::Result;
 use crate::meter::{Reading, Readings};
+use crate::workloads::{Workloads, CROSS_AZ_USD_PER_GB};
 
 /// SNS Publish: a subject "must be ASCII text that begins with a letter, number, or punctuation
 /// mark; must not include line breaks or control characters; and must be less than 100 characters".
@@ -46,6 +47,8 @@ pub struct Report<'a> {
     /// The NAT Gateway's metrics over the spike and the recording; `Err` says why they could not
     /// be read.
     pub meter: Option<&'a Result<Readings, String>>,
+    /// Who holds the talkers' addresses; `Err` says why they could not be looked up.
+    pub workloads: Option<&'a Result<Workloads, String>>,
     /// Whether the records up to the stop had reached the log group when the report was made.
     pub delivery: Option<&'a Delivery>,
 }
@@ -210,6 +213,7 @@ fn describe_meter(readings: &Readings, analysis: Option<&Analysis>, price_per_gb
 pub fn describe(
     analysis: &Analysis,
     meter: Option<&Result<Readings, String>>,
+    workloads: Option<&Result<Workloads, String>>,
     context: &ReportContext<'_>,
     private_nat: bool,
 ) -> String {
@@ -281,6 +285,16 @@ pub fn describe(
             human_bytes(left_out)
         ));
     }
+    let known = workloads.and_then(|w| w.as_ref().ok());
+    if let Some(known) = known {
+        text.push_str(&cross_zone_line(analysis, known));
+    }
+    if let Some(Err(reason)) = workloads {
+        text.push_str(&format!(
+            "Workloads   the interfaces behind the addresses could not be looked up ({})\n",
+            event_text(reason)
+        ));
+    }
     if !analysis.services.is_empty() {
         text.push_str("\nAWS address ranges reached through the NAT Gateway:\n");
         for s in &analysis.services {
@@ -291,20 +305,54 @@ pub fn describe(
         }
     }
     if !analysis.talkers.is_empty() {
-        text.push_str("\nTop talkers (address in the VPC <-> remote host: out, in):\n");
-        for t in analysis.talkers.iter().take(5) {
+        text.push_str("\nTop talkers (address in the VPC, what holds it <-> remote host: out, in):\n");
+        for t in analysis.talkers.iter().take(TALKERS_SHOWN) {
             let service = t.service.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
+            let holder = match known.map(|w| w.by_address.get(&t.instance)) {
+                Some(Some(workload)) => format!(" {}", workload.label),
+                Some(None) => " (no interface in the VPC holds it now)".to_owned(),
+                None => String::new(),
+            };
             text.push_str(&format!(
-                "  {} <-> {}{service}  {}: {} out, {} in\n",
+                "  {}{holder} <-> {}{service}  {}: {} out, {} in\n",
                 t.instance,
                 t.remote,
                 human_bytes(t.bytes()),
                 human_bytes(t.out_bytes),
                 human_bytes(t.in_bytes)
             ));
+            if let Some(workload) =
+                known.filter(|w| w.crosses_zones(&t.instance)).and_then(|w| w.by_address.get(&t.instance))
+            {
+                text.push_str(&format!(
+                    "      in {}, another zone than the NAT Gateway's\n",
+                    workload.availability_zone
+                ));
+            }
         }
     }
     text
+}
+
+/// How many talkers the email names.
+const TALKERS_SHOWN: usize = 5;
+
+/// The line on traffic that crossed Availability Zones to reach the NAT Gateway, among the
+/// talkers the email names; empty when none did.
+fn cross_zone_line(analysis: &Analysis, workloads: &Workloads) -> String {
+    let crossing: u64 = analysis
+        .talkers
+        .iter()
+        .take(TALKERS_SHOWN)
+        .filter(|t| workloads.crosses_zones(&t.instance))
+        .map(|t| t.bytes())
+        .sum();
+    let Some(zone) = workloads.nat_zone.as_deref().filter(|_| crossing > 0) else { return String::new() };
+    format!(
+        "Cross-AZ    {} came from another zone than the NAT Gateway's ({zone}): about ${:.2} more, between zones at ${CROSS_AZ_USD_PER_GB}/GB; a NAT Gateway in each zone saves that\n",
+        human_bytes(crossing),
+        crossing as f64 / crate::analysis::GB * CROSS_AZ_USD_PER_GB
+    )
 }
 
 /// The subject's figure: what the NAT Gateway processed in the spike (by its meter, else by the
@@ -384,7 +432,7 @@ pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
     match report.analysis {
         Some(Ok(analysis)) => {
             let private_nat = report.recording.is_some_and(|r| r.private_nat);
-            body.push_str(&describe(analysis, report.meter, context, private_nat));
+            body.push_str(&describe(analysis, report.meter, report.workloads, context, private_nat));
             body.push('\n');
         }
         Some(Err(reason)) => {
@@ -476,6 +524,7 @@ mod tests {
             nat_gateway_id: "nat-0123456789abcdef0",
             analysis: None,
             meter: None,
+            workloads: None,
             delivery: None,
         }
     }
@@ -604,6 +653,37 @@ mod tests {
         assert!(!email.body.contains("Processed"), "{}", email.body);
     }
 
+    /// The README's instances (`tests/src/spike.rs` launches the same) and the NAT Gateway's
+    /// own interface, in us-east-1a; worker-b runs in us-east-1b.
+    fn workloads() -> Workloads {
+        let instance = |address: &str, id: &str, name: &str, zone: &str| crate::workloads::Interface {
+            address: address.into(),
+            interface_id: format!("eni-{id}"),
+            interface_type: "interface".into(),
+            instance_id: Some(id.into()),
+            instance_name: Some(name.into()),
+            availability_zone: zone.into(),
+            subnet_id: "subnet-1".into(),
+            ..Default::default()
+        };
+        let nat = crate::workloads::Interface {
+            instance_id: None,
+            instance_name: None,
+            interface_type: "nat_gateway".into(),
+            ..instance("10.0.0.220", "nat", "", "us-east-1a")
+        };
+        Workloads::new(
+            &[
+                nat,
+                instance("10.0.1.25", "i-0a1b2c3d4e5f60001", "web-1", "us-east-1a"),
+                instance("10.0.1.30", "i-0a1b2c3d4e5f60002", "backup", "us-east-1a"),
+                instance("10.0.1.41", "i-0a1b2c3d4e5f60003", "worker-a", "us-east-1a"),
+                instance("10.0.2.42", "i-0a1b2c3d4e5f60004", "worker-b", "us-east-1b"),
+            ],
+            &["10.0.0.220".to_owned()],
+        )
+    }
+
     /// The meter over the README's spike: 400 MiB in the 13 minutes before the recording, then
     /// 68 MiB from the VPC and 765 MiB from the internet while it recorded.
     fn readings() -> Readings {
@@ -695,9 +775,11 @@ mod tests {
         let stop = StopOutput { deleted_flow_log_ids: vec!["fl-0123456789abcdef0".into()], ..stop(Ending::AlarmOk) };
         let analysis = crate::analysis::analyse(&crate::fixtures::nat_answers(), 0.045);
         let meter = Ok(readings());
+        let workloads = Ok(workloads());
         let report = Report {
             analysis: Some(&analysis),
             meter: Some(&meter),
+            workloads: Some(&workloads),
             delivery: Some(&Delivery { stopped_at: stop.stopped_at.clone(), complete: true }),
             ..report(Some(&recording), Some(&stop))
         };
@@ -727,7 +809,7 @@ mod tests {
     fn the_email_section_reads_in_five_seconds() {
         let analysis = fixture_analysis();
         let meter = Ok(readings());
-        let text = describe(&analysis, Some(&meter), &CONTEXT, false);
+        let text = describe(&analysis, Some(&meter), None, &CONTEXT, false);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[..9],
@@ -758,7 +840,7 @@ mod tests {
 
     #[test]
     fn a_private_nat_gateway_talks_to_remote_hosts_not_the_internet() {
-        let text = describe(&fixture_analysis(), None, &CONTEXT, true);
+        let text = describe(&fixture_analysis(), None, None, &CONTEXT, true);
         assert!(text.contains("Direction   66.0 MiB out to remote hosts, 752 MiB back to the VPC\n"), "{text}");
         assert!(!text.contains("internet"), "{text}");
     }
@@ -776,7 +858,7 @@ mod tests {
     #[test]
     fn an_unreadable_meter_is_said_and_the_flow_figures_stand_alone() {
         let meter = Err("AccessDenied".to_owned());
-        let text = describe(&fixture_analysis(), Some(&meter), &CONTEXT, false);
+        let text = describe(&fixture_analysis(), Some(&meter), None, &CONTEXT, false);
         assert!(text.starts_with("Meter       the NAT Gateway's metrics could not be read (AccessDenied)"), "{text}");
         assert!(text.contains("Processed   818 MiB through the NAT Gateway by the flow records"), "{text}");
     }
@@ -784,7 +866,7 @@ mod tests {
     #[test]
     fn a_cut_talker_list_says_what_it_left_out() {
         let analysis = Analysis { unattributed_bytes: Some(38 * crate::fixtures::MIB), ..fixture_analysis() };
-        let text = describe(&analysis, None, &CONTEXT, false);
+        let text = describe(&analysis, None, None, &CONTEXT, false);
         assert!(
             text.contains("Note        the talkers are the largest 10000 address pairs; 38.0 MiB in smaller pairs"),
             "{text}"
@@ -795,7 +877,7 @@ mod tests {
     fn no_rows_yet_is_said_plainly() {
         let empty = crate::analysis::analyse(&Default::default(), 0.045).unwrap();
         assert_eq!(
-            describe(&empty, None, &CONTEXT, false),
+            describe(&empty, None, None, &CONTEXT, false),
             "No flow records reached the log group for this window yet.\n"
         );
         assert_eq!(figure(&empty, None), None);
@@ -815,7 +897,7 @@ mod tests {
     fn no_rejected_line_when_nothing_was_rejected() {
         let mut analysis = fixture_analysis();
         analysis.rejected = Default::default();
-        let text = describe(&analysis, None, &CONTEXT, false);
+        let text = describe(&analysis, None, None, &CONTEXT, false);
         assert!(!text.contains("Rejected"), "{text}");
     }
 

@@ -28,6 +28,7 @@ use crate::recording::{calm_from, spike_from, Judgement};
 use crate::sns::Mailer;
 use crate::store::SlotTable;
 use crate::tokens::{Executions, Resume, TaskTokens};
+use crate::workloads::Workloads;
 
 /// Decodes a step's input, naming the step and what is wrong.
 pub fn decode<T: DeserializeOwned>(step: &str, value: serde_json::Value) -> Result<T> {
@@ -436,12 +437,76 @@ pub async fn read_meter(
     meter.read(&recording.nat_gateway_id, since, started, stopped).await.map_err(|e| e.to_string())
 }
 
+/// What Notify reads a recording with: the log group, the NAT Gateway's meter, EC2.
+#[derive(Debug, Clone, Copy)]
+pub struct Sources<'a> {
+    pub insights: &'a Insights,
+    pub meter: &'a Meter,
+    pub ec2: &'a FlowLogs,
+}
+
+/// The report's figures: the analysis, the meter, and who holds the talkers' addresses; each
+/// `Err` with the reason, which the email says.
+struct Figures {
+    analysis: std::result::Result<Analysis, String>,
+    readings: std::result::Result<Readings, String>,
+    workloads: Option<std::result::Result<Workloads, String>>,
+}
+
+/// Reads the figures of a recording. The NAT Gateway's addresses are read again and joined to
+/// those of the start (an address added while it recorded still tells legs apart); the
+/// interfaces that hold the talkers' addresses are looked up now, in the NAT Gateway's VPC.
+async fn figures(sources: &Sources<'_>, recording: &Recording, stop: &StopOutput, price_per_gb: f64) -> Figures {
+    let nat = &recording.nat_gateway_id;
+    let gateway = sources.ec2.nat_gateway(nat).await.map_err(|e| e.to_string());
+    let mut recording = recording.clone();
+    match &gateway {
+        Ok(facts) => {
+            let known: BTreeSet<String> =
+                recording.nat_addresses.iter().chain(&facts.private_addresses).cloned().collect();
+            recording.nat_addresses = known.into_iter().collect();
+        }
+        Err(reason) => warn!(nat_gateway_id = %nat, %reason, "the NAT Gateway could not be described again"),
+    }
+    let (analysis, readings) = tokio::join!(
+        analyse_recording(sources.insights, &recording, stop, price_per_gb),
+        read_meter(sources.meter, &recording, stop)
+    );
+    if let Err(reason) = &analysis {
+        warn!(nat_gateway_id = %nat, %reason, "the analysis failed; the email says so");
+    }
+    if let Err(reason) = &readings {
+        warn!(nat_gateway_id = %nat, %reason, "the meter could not be read; the email says so");
+    }
+    let talkers: Vec<String> = match &analysis {
+        Ok(a) => a.talkers.iter().take(5).map(|t| t.instance.clone()).collect(),
+        Err(_) => Vec::new(),
+    };
+    let workloads = if talkers.is_empty() {
+        None
+    } else {
+        let found = match gateway.as_ref().map(|g| g.vpc_id.clone()) {
+            Ok(Some(vpc)) => {
+                let addresses: Vec<String> = talkers.into_iter().chain(recording.nat_addresses.clone()).collect();
+                let interfaces = sources.ec2.interfaces_holding(&vpc, &addresses).await.map_err(|e| e.to_string());
+                interfaces.map(|found| Workloads::new(&found, &recording.nat_addresses))
+            }
+            Ok(None) => Err("DescribeNatGateways names no VPC".to_owned()),
+            Err(reason) => Err(reason.clone()),
+        };
+        if let Err(reason) = &found {
+            warn!(nat_gateway_id = %nat, %reason, "the workloads could not be looked up; the email says so");
+        }
+        Some(found)
+    };
+    Figures { analysis, readings, workloads }
+}
+
 /// Notify: email the report of how the recording ended (or of a skip that asks for one).
 pub async fn notify(
     config: &NotifierConfig,
     mailer: &Mailer,
-    insights: &Insights,
-    meter: &Meter,
+    sources: &Sources<'_>,
     input: StateInput,
     now: DateTime<Utc>,
 ) -> Result<NotifyOutput> {
@@ -463,7 +528,7 @@ pub async fn notify(
             .unwrap_or_else(|| "(unknown)".into());
         let mut delivered = None;
         if let (Some(recording), Some(stop), None) = (state.recording(), state.stop.as_ref(), &state.failure) {
-            match delivery(insights, recording, stop, now).await {
+            match delivery(sources.insights, recording, stop, now).await {
                 Ok(found) => delivered = Some(found),
                 Err(retry_in_seconds) => {
                     info!(nat_gateway_id = %nat, retry_in_seconds, "the last records have not arrived yet");
@@ -471,29 +536,18 @@ pub async fn notify(
                 }
             }
         }
-        let (analysis, readings) = match (state.recording(), state.stop.as_ref()) {
-            (Some(recording), Some(stop)) => {
-                let (analysis, readings) = tokio::join!(
-                    analyse_recording(insights, recording, stop, config.price_per_gb),
-                    read_meter(meter, recording, stop)
-                );
-                if let Err(reason) = &analysis {
-                    warn!(nat_gateway_id = %nat, %reason, "the analysis failed; the email says so");
-                }
-                if let Err(reason) = &readings {
-                    warn!(nat_gateway_id = %nat, %reason, "the meter could not be read; the email says so");
-                }
-                (Some(analysis), Some(readings))
-            }
-            _ => (None, None),
+        let figures = match (state.recording(), state.stop.as_ref()) {
+            (Some(recording), Some(stop)) => Some(figures(sources, recording, stop, config.price_per_gb).await),
+            _ => None,
         };
         let report = Report {
             recording: state.recording(),
             stop: state.stop.as_ref(),
             stop_failure: state.stop_failure.as_ref(),
             nat_gateway_id: &nat,
-            analysis: analysis.as_ref(),
-            meter: readings.as_ref(),
+            analysis: figures.as_ref().map(|f| &f.analysis),
+            meter: figures.as_ref().map(|f| &f.readings),
+            workloads: figures.as_ref().and_then(|f| f.workloads.as_ref()),
             delivery: delivered.as_ref(),
         };
         compose(&report, &context)

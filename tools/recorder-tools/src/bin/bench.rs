@@ -144,6 +144,13 @@ async fn run(builds: &Builds, runs: usize) -> Vec<Samples> {
         state["wait"] = json!({"ending": "alarm-ok"});
         let stop_input = json!({"state": state, "executionArn": execution});
         builds.measure(&mut samples, &d, run, "flowlog-stop", &d.specs["FlowlogStopFunction"], &stop_input).await;
+        // The notifier reports on the README's spike: its four queries find rows, the meter its
+        // datapoints, and the email has every line
+        let nat = world.nat_private_address().await;
+        let now = chrono::Utc::now();
+        world.write_flow_records(&recorder_tests::spike::records(&nat), now).await;
+        let minute = now - chrono::Duration::seconds(now.timestamp().rem_euclid(60));
+        world.put_nat_metrics(&recorder_tests::spike::metrics(minute - chrono::Duration::seconds(120), minute)).await;
         state["stop"] = json!({
             "natGatewayId": world.nat_gateway_id, "ending": "alarm-ok", "deletedFlowLogIds": [],
             "stoppedAt": recorder::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "released": true

@@ -59,6 +59,9 @@ async fn main() {
     step(4, "VPC Flow Logs deliver records, CloudWatch the NAT Gateway's metrics (synthetic here)");
     // The README's spike: an instance pulling from S3, two uploads, a rejected scan, skipped data
     let nat = world.nat_private_address().await;
+    for (_, launched) in world.launch_spike_instances().await.iter().skip(2) {
+        detail(format!("instance {launched} runs in the VPC"));
+    }
     let records = spike::records(&nat);
     world.write_flow_records(&records, chrono::Utc::now()).await;
     detail(format!(
