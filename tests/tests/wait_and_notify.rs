@@ -239,57 +239,109 @@ async fn the_report_reaches_a_subscriber_of_the_topic() {
     assert!(body.contains(&format!("Flow logs removed: {}", stop.deleted_flow_log_ids.join(", "))), "{body}");
 }
 
+/// A recording stopped `length` after it started (a moment ago), waiting up to ten minutes for
+/// its records; Notify called at a time the test gives, its answer fed back as the workflow does.
+struct Reporting {
+    world: World,
+    state: Value,
+    started: chrono::DateTime<chrono::Utc>,
+    stopped: chrono::DateTime<chrono::Utc>,
+    config: NotifierConfig,
+    queue: (aws_sdk_sqs::Client, String),
+}
+
+impl Reporting {
+    async fn new(length: chrono::Duration) -> Self {
+        let world = World::new().await;
+        let exec = format!("arn:aws:states:{REGION}:123456789012:execution:recorder:{}", unique("exec"));
+        let mut state = world.alarm_event("ALARM", T0);
+        state["start"] = serde_json::to_value(start_for(&world, &exec).await).unwrap();
+        state["start"]["recording"]["reportDelaySeconds"] = 600.into();
+        state["wait"] = json!({"ending": "alarm-ok"});
+        let started = chrono::DateTime::parse_from_rfc3339(state["start"]["recording"]["startedAt"].as_str().unwrap())
+            .unwrap()
+            .to_utc();
+        let stopped = started + length;
+        let input = StateInput { state: serde_json::from_value(state.clone()).unwrap(), execution_arn: Some(exec) };
+        let slots = SlotTable::from_sdk_config(&world.sdk, &world.table_name);
+        let ec2 = FlowLogs::from_sdk_config(&world.sdk);
+        let stop = steps::stop_recording(&world.stop_config(), &slots, &ec2, &executions(&world), input, stopped)
+            .await
+            .unwrap();
+        state["stop"] = serde_json::to_value(&stop).unwrap();
+        let (topic_arn, sqs, queue_url) = subscribed_topic(&world).await;
+        let config = NotifierConfig {
+            topic_arn,
+            log_group_name: world.log_group_name.clone(),
+            query_name: "q".into(),
+            region: REGION.into(),
+            price_per_gb: 0.045,
+        };
+        Self { world, state, started, stopped, config, queue: (sqs, queue_url) }
+    }
+
+    /// Notify, `after` the stop; a wait's census goes back into the state for the next call.
+    async fn notify(&mut self, after: i64) -> contract::NotifyOutput {
+        let insights = recorder::insights::Insights::from_sdk_config(&self.world.sdk, Duration::from_millis(200), 25);
+        let mailer = Mailer::from_sdk_config(&self.world.sdk, &self.config.topic_arn);
+        let meter = recorder::metrics::Meter::from_sdk_config(&self.world.sdk);
+        let ec2 = FlowLogs::from_sdk_config(&self.world.sdk);
+        let sources = steps::Sources { insights: &insights, meter: &meter, ec2: &ec2 };
+        let input = StateInput { state: serde_json::from_value(self.state.clone()).unwrap(), execution_arn: None };
+        let now = self.stopped + chrono::Duration::seconds(after);
+        let answer = steps::notify(&self.config, &mailer, &sources, input, now).await.expect("Notify");
+        self.state["notify"] = serde_json::to_value(&answer).unwrap();
+        answer
+    }
+
+    async fn email(&self) -> String {
+        let (sqs, queue_url) = &self.queue;
+        let received = sqs.receive_message().queue_url(queue_url).wait_time_seconds(5).send().await.unwrap();
+        let envelope: Value = serde_json::from_str(received.messages()[0].body().unwrap()).unwrap();
+        envelope["Message"].as_str().unwrap().to_owned()
+    }
+}
+
+fn waits(answer: &contract::NotifyOutput) -> bool {
+    matches!(answer, contract::NotifyOutput::Wait { .. })
+}
+
 #[tokio::test]
 async fn a_successors_records_on_the_same_stream_never_make_the_report_complete() {
-    // Given a recording that stopped a minute ago and waits up to ten minutes for its records
-    let world = World::new().await;
-    let exec = format!("arn:aws:states:{REGION}:123456789012:execution:recorder:{}", unique("exec"));
-    let mut state = world.alarm_event("ALARM", T0);
-    state["start"] = serde_json::to_value(start_for(&world, &exec).await).unwrap();
-    state["start"]["recording"]["reportDelaySeconds"] = 600.into();
-    state["wait"] = json!({"ending": "alarm-ok"});
-    let stopped = recorder::now() - chrono::Duration::seconds(60);
-    let input = StateInput { state: serde_json::from_value(state.clone()).unwrap(), execution_arn: Some(exec.clone()) };
-    let slots = SlotTable::from_sdk_config(&world.sdk, &world.table_name);
-    let stop = steps::stop_recording(
-        &world.stop_config(),
-        &slots,
-        &FlowLogs::from_sdk_config(&world.sdk),
-        &executions(&world),
-        input,
-        stopped,
-    )
-    .await
-    .unwrap();
-    state["stop"] = serde_json::to_value(&stop).unwrap();
-    let (topic_arn, sqs, queue_url) = subscribed_topic(&world).await;
-    let config = NotifierConfig {
-        topic_arn,
-        log_group_name: world.log_group_name.clone(),
-        query_name: "q".into(),
-        region: REGION.into(),
-        price_per_gb: 0.045,
-    };
-    let insights = recorder::insights::Insights::from_sdk_config(&world.sdk, Duration::from_millis(200), 25);
-    let mailer = Mailer::from_sdk_config(&world.sdk, &config.topic_arn);
-    let meter = recorder::metrics::Meter::from_sdk_config(&world.sdk);
-    let ec2 = FlowLogs::from_sdk_config(&world.sdk);
-    let sources = steps::Sources { insights: &insights, meter: &meter, ec2: &ec2 };
-    let notify = |state: &Value| {
-        let input = StateInput { state: serde_json::from_value(state.clone()).unwrap(), execution_arn: None };
-        steps::notify(&config, &mailer, &sources, input, recorder::now())
-    };
+    // Given a recording of 40 s
+    let mut r = Reporting::new(chrono::Duration::seconds(40)).await;
     // When the next recording on the same interface writes a record stamped after this stop
-    world.write_flow_record(stopped + chrono::Duration::seconds(20)).await;
-    // Then this report still waits for its own last records
-    let answer = notify(&state).await.expect("Notify");
-    assert!(matches!(answer, contract::NotifyOutput::Wait { .. }), "{answer:?}");
-    // And once a record from this recording's last minute arrives, the report goes, complete
-    world.write_flow_record(stopped - chrono::Duration::seconds(10)).await;
-    let answer = notify(&state).await.expect("Notify");
-    assert!(matches!(answer, contract::NotifyOutput::Sent { .. }), "{answer:?}");
-    let received = sqs.receive_message().queue_url(&queue_url).wait_time_seconds(5).send().await.unwrap();
-    let envelope: Value = serde_json::from_str(received.messages()[0].body().unwrap()).unwrap();
-    let body = envelope["Message"].as_str().unwrap();
-    assert!(body.contains("Window      records reached the stop at "), "{body}");
+    r.world.write_flow_record(r.stopped + chrono::Duration::seconds(20)).await;
+    // Then this report waits for its own last records, however long the count holds still
+    assert!(waits(&r.notify(5).await));
+    assert!(waits(&r.notify(40).await));
+    // And once a record from this recording's last minute arrives, it waits for the count to
+    // hold for 30 s, then goes, complete
+    r.world.write_flow_record(r.stopped - chrono::Duration::seconds(10)).await;
+    let answer = r.notify(45).await;
+    let contract::NotifyOutput::Wait { census: Some(census), .. } = &answer else { panic!("{answer:?}") };
+    assert_eq!(census.records.values().copied().collect::<Vec<_>>(), [1], "{census:?}");
+    assert!(waits(&r.notify(60).await), "held for 15 s only");
+    let answer = r.notify(76).await;
+    assert!(!waits(&answer), "held for 31 s since it was first counted: {answer:?}");
+    let body = r.email().await;
+    let last = (r.stopped - chrono::Duration::seconds(10)).format("%H:%M:%S");
+    assert!(body.contains(&format!("Window      records up to {last} of a recording that stopped at ")), "{body}");
+}
+
+#[tokio::test]
+async fn an_interface_with_nothing_in_its_last_minute_is_reported_idle_after_five_quiet_minutes() {
+    // Given a recording of three minutes whose interface carried traffic in its first minute only
+    let mut r = Reporting::new(chrono::Duration::seconds(180)).await;
+    r.world.write_flow_record(r.started + chrono::Duration::seconds(30)).await;
+    // Then the report waits while records of the last minute may still come
+    assert!(waits(&r.notify(30).await));
+    assert!(waits(&r.notify(270).await));
+    // And five quiet minutes after the stop, the interface was idle: the report says so, and
+    // does not say its records may still be arriving
+    assert!(!waits(&r.notify(301).await));
+    let body = r.email().await;
+    let stream = recorder::contract::log_stream_of(&r.world.network_interface_id);
+    assert!(body.contains(&format!("; no traffic in its last minute on {stream}\n")), "{body}");
+    assert!(!body.contains("may still be arriving"), "{body}");
 }

@@ -183,6 +183,9 @@ pub struct WorkflowState {
     /// Set when StopRecording itself failed after its retries.
     #[serde(default)]
     pub stop_failure: Option<CaughtError>,
+    /// Notify's last answer, when it asked to wait: its census.
+    #[serde(default)]
+    pub notify: Option<NotifyOutput>,
     /// The rest: the alarm event's own fields.
     #[serde(flatten)]
     pub event: serde_json::Map<String, serde_json::Value>,
@@ -314,14 +317,27 @@ pub struct StateInput {
     pub execution_arn: Option<String>,
 }
 
+/// How many records each of a recording's log streams held at one of Notify's polls: the next
+/// poll compares its own with it (the workflow passes it back in `$.notify`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Census {
+    /// RFC 3339: when a poll first counted these numbers.
+    pub at: String,
+    /// By log stream; a stream with no record is absent.
+    pub records: std::collections::BTreeMap<String, u64>,
+}
+
 /// What the notifier did; the `Sent?` state reads `action`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "lowercase")]
 pub enum NotifyOutput {
-    /// The recording's last records have not reached the log group yet: ask again in this long.
+    /// The recording's last records have not all reached the log group yet: ask again in this
+    /// long, with what this poll counted.
     Wait {
         #[serde(rename = "retryInSeconds")]
         retry_in_seconds: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        census: Option<Census>,
     },
     Sent {
         #[serde(rename = "messageId")]

@@ -1,12 +1,14 @@
 //! CloudWatch Logs Insights: start a query over a window, poll it to its end, bounded.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatchlogs::types::QueryStatus;
 use aws_sdk_cloudwatchlogs::Client;
 
-use crate::analysis::{scoped, Row};
+use crate::analysis::{insights_time, scoped, Row};
 use crate::error::{RecorderError, Result};
+use crate::notify::StreamCount;
 
 /// Runs Logs Insights queries for the report.
 #[derive(Debug, Clone)]
@@ -33,20 +35,32 @@ impl Insights {
         Self::new(Client::new(sdk), poll_interval, max_polls)
     }
 
-    /// Whether any record of these streams, stamped from `since_ms` up to `until_secs` (both
-    /// included), is in the log group. A one-row Logs Insights query: Logs Insights reads the
-    /// Infrequent Access class too (CloudWatch Logs User Guide, "Logs Insights QL commands
-    /// supported in log classes").
-    pub async fn has_records_between(
+    /// How many records each stream holds stamped from `start_secs` to `end_secs` (both
+    /// included), and the newest one's time: one small Logs Insights query grouped by stream
+    /// (Logs Insights reads the Infrequent Access class too: CloudWatch Logs User Guide, "Logs
+    /// Insights QL commands supported in log classes").
+    pub async fn census(
         &self,
         log_group: &str,
         streams: &[String],
-        since_ms: i64,
-        until_secs: i64,
-    ) -> Result<bool> {
-        let query = scoped("fields @timestamp\n| limit 1", streams);
-        let start = since_ms.div_euclid(1000);
-        Ok(!self.query(log_group, &query, start, until_secs.max(start)).await?.iter().all(Vec::is_empty))
+        start_secs: i64,
+        end_secs: i64,
+    ) -> Result<BTreeMap<String, StreamCount>> {
+        let query = scoped("stats count(*) as records, max(@timestamp) as latest by @logStream", streams);
+        let rows = self.query(log_group, &query, start_secs, end_secs.max(start_secs)).await?;
+        let field = |row: &Row, name: &str| row.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let stream = field(row, "@logStream")?;
+                let records = field(row, "records")?.parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0)? as u64;
+                let latest = field(row, "latest")
+                    .and_then(|t| insights_time(&t))
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                    .map(|t| t.to_utc());
+                Some((stream, StreamCount { records, latest }))
+            })
+            .collect())
     }
 
     /// Runs `query` on the log group over `[start_secs, end_secs]` and returns its rows.

@@ -58,8 +58,72 @@ pub struct Report<'a> {
 pub struct Delivery {
     /// RFC 3339.
     pub stopped_at: String,
-    /// Records from the recording's last minute had arrived.
+    /// Every stream had settled: its count unchanged across polls, and its last minute arrived
+    /// or long enough gone by to call it idle.
     pub complete: bool,
+    /// Streams with no record from the recording's last minute, settled: idle then.
+    pub idle: Vec<String>,
+}
+
+/// One stream at one poll: its records in the window, and the newest one's time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamCount {
+    pub records: u64,
+    pub latest: Option<DateTime<Utc>>,
+}
+
+/// What the report does after a poll of the window's records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arrival {
+    /// Every stream settled; these were idle in the last minute.
+    Complete { idle: Vec<String> },
+    /// Not yet: poll again.
+    Wait,
+    /// `ReportDelaySeconds` is over: report what is there, and say it may be incomplete.
+    GiveUp,
+}
+
+/// A count must hold this long, across polls, before a stream counts as settled.
+pub const SETTLE_SECS: i64 = 30;
+/// A record is stamped with the start of its capture window of up to 60 s (`MaxAggregationInterval`):
+/// one from the last minute before the stop means the stream has delivered up to the stop.
+pub const LAST_MINUTE_SECS: i64 = 60;
+/// Flow logs deliver "in about 5 minutes", best effort (VPC User Guide, "Flow logs basics"): a
+/// stream with nothing from the last minute and nothing new this long after the stop was idle.
+pub const QUIET_SECS: i64 = 300;
+
+/// Whether the recording's records have all arrived, from this poll's counts and the last
+/// poll's census (`None` on the first poll). A stream is settled when its count is the same as
+/// at least [`SETTLE_SECS`] ago and either a record from the last minute is in, or
+/// [`QUIET_SECS`] have passed since the stop. Past `deadline`, give up.
+pub fn arrival(
+    streams: &[String],
+    counts: &std::collections::BTreeMap<String, StreamCount>,
+    previous: Option<&crate::contract::Census>,
+    stopped: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Arrival {
+    let since = previous.and_then(|p| parse_time(&p.at));
+    let held = since.is_some_and(|at| (now - at).num_seconds() >= SETTLE_SECS);
+    let mut idle = Vec::new();
+    let settled = streams.iter().all(|stream| {
+        let count = counts.get(stream).cloned().unwrap_or_default();
+        let before = previous.and_then(|p| p.records.get(stream)).copied().unwrap_or(0);
+        let last_minute = count.latest.is_some_and(|t| (stopped - t).num_seconds() <= LAST_MINUTE_SECS);
+        let quiet = (now - stopped).num_seconds() >= QUIET_SECS;
+        if held && before == count.records && !last_minute && quiet {
+            idle.push(stream.clone());
+        }
+        held && before == count.records && (last_minute || quiet)
+    });
+    if settled {
+        Arrival::Complete { idle }
+    } else if now >= deadline {
+        Arrival::GiveUp
+    } else {
+        Arrival::Wait
+    }
 }
 
 /// `10:27:34` of an RFC 3339 time.
@@ -71,9 +135,15 @@ fn clock(text: &str) -> String {
 fn window_line(delivery: &Delivery, analysis: Option<&Result<Analysis, String>>) -> String {
     let latest = analysis.and_then(|a| a.as_ref().ok()).and_then(|a| a.latest_record_at.clone());
     let stopped = clock(&delivery.stopped_at);
+    let idle = match delivery.idle.as_slice() {
+        [] => String::new(),
+        streams => format!("; no traffic in its last minute on {}", streams.join(", ")),
+    };
     match (delivery.complete, latest) {
-        (true, Some(latest)) => format!("records up to {} of a recording that stopped at {stopped}", clock(&latest)),
-        (true, None) => format!("records reached the stop at {stopped}"),
+        (true, Some(latest)) => {
+            format!("records up to {} of a recording that stopped at {stopped}{idle}", clock(&latest))
+        }
+        (true, None) => format!("every record arrived, none in the window: the recording stopped at {stopped}"),
         (false, Some(latest)) => format!(
             "records may still be arriving: the latest is from {}, the recording stopped at {stopped}",
             clock(&latest)
@@ -728,6 +798,59 @@ mod tests {
     }
 
     #[test]
+    fn the_report_goes_when_every_stream_has_settled_and_knows_an_idle_one() {
+        use crate::contract::Census;
+        use std::collections::BTreeMap;
+        let at = |s: i64| DateTime::from_timestamp(1_715_681_254 + s, 0).unwrap();
+        let stopped = at(0);
+        let deadline = at(600);
+        let streams = vec!["eni-a-all".to_owned(), "eni-b-all".to_owned()];
+        let counts = |a: u64, b: u64, b_latest: i64| {
+            BTreeMap::from([
+                ("eni-a-all".to_owned(), StreamCount { records: a, latest: Some(at(-10)) }),
+                ("eni-b-all".to_owned(), StreamCount { records: b, latest: Some(at(b_latest)) }),
+            ])
+        };
+        let census = |when: i64, a: u64, b: u64| Census {
+            at: at(when).to_rfc3339(),
+            records: BTreeMap::from([("eni-a-all".to_owned(), a), ("eni-b-all".to_owned(), b)]),
+        };
+        // The first poll never settles anything: there is nothing to compare with
+        assert_eq!(arrival(&streams, &counts(5, 3, -20), None, stopped, deadline, at(30)), Arrival::Wait);
+        // Both last minutes in, unchanged for 30 s: complete
+        let done = arrival(&streams, &counts(5, 3, -20), Some(&census(30, 5, 3)), stopped, deadline, at(60));
+        assert_eq!(done, Arrival::Complete { idle: vec![] });
+        // A count that moved, or held for less than 30 s, waits
+        assert_eq!(
+            arrival(&streams, &counts(6, 3, -20), Some(&census(30, 5, 3)), stopped, deadline, at(60)),
+            Arrival::Wait
+        );
+        assert_eq!(
+            arrival(&streams, &counts(5, 3, -20), Some(&census(50, 5, 3)), stopped, deadline, at(60)),
+            Arrival::Wait
+        );
+        // eni-b's newest record is from before the last minute: it waits for it, until five
+        // quiet minutes after the stop say it was idle
+        assert_eq!(
+            arrival(&streams, &counts(5, 3, -200), Some(&census(30, 5, 3)), stopped, deadline, at(60)),
+            Arrival::Wait
+        );
+        let idle = arrival(&streams, &counts(5, 3, -200), Some(&census(270, 5, 3)), stopped, deadline, at(300));
+        assert_eq!(idle, Arrival::Complete { idle: vec!["eni-b-all".to_owned()] });
+        // A stream with no record at all is idle the same way; past the deadline, give up
+        let none = BTreeMap::from([("eni-a-all".to_owned(), StreamCount { records: 5, latest: Some(at(-10)) })]);
+        let quiet = Census { at: at(270).to_rfc3339(), records: BTreeMap::from([("eni-a-all".to_owned(), 5)]) };
+        assert_eq!(
+            arrival(&streams, &none, Some(&quiet), stopped, deadline, at(300)),
+            Arrival::Complete { idle: vec!["eni-b-all".to_owned()] }
+        );
+        assert_eq!(
+            arrival(&streams, &counts(6, 3, -20), Some(&census(30, 5, 3)), stopped, at(60), at(60)),
+            Arrival::GiveUp
+        );
+    }
+
+    #[test]
     fn durations_read_naturally() {
         assert_eq!(duration_text(42), "42s");
         assert_eq!(duration_text(752), "12m 32s");
@@ -780,7 +903,7 @@ mod tests {
             analysis: Some(&analysis),
             meter: Some(&meter),
             workloads: Some(&workloads),
-            delivery: Some(&Delivery { stopped_at: stop.stopped_at.clone(), complete: true }),
+            delivery: Some(&Delivery { stopped_at: stop.stopped_at.clone(), complete: true, idle: vec![] }),
             ..report(Some(&recording), Some(&stop))
         };
         let context = ReportContext {

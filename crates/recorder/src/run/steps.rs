@@ -10,8 +10,8 @@ use tracing::{info, warn};
 use crate::analysis::{analyse, queries, Analysis, Answers};
 use crate::config::{NotifierConfig, ResolverConfig, StartConfig, StopConfig};
 use crate::contract::{
-    alarm_ok_output, NotifyOutput, Recording, RegisterInput, RegisterOutput, ResolveOutcome, SkipReason, StartInput,
-    StartOutput, StateInput, StopOutput,
+    alarm_ok_output, Census, NotifyOutput, Recording, RegisterInput, RegisterOutput, ResolveOutcome, SkipReason,
+    StartInput, StartOutput, StateInput, StopOutput,
 };
 use crate::error::{RecorderError, Result};
 use crate::event::AlarmStateChange;
@@ -22,7 +22,7 @@ use crate::flowlogs::{
 use crate::insights::Insights;
 use crate::meter::Readings;
 use crate::metrics::Meter;
-use crate::notify::{compose, compose_skip, Delivery, Report, ReportContext};
+use crate::notify::{arrival, compose, compose_skip, Arrival, Delivery, Report, ReportContext};
 use crate::protocol::{Effect, Input, Start};
 use crate::recording::{calm_from, spike_from, Judgement};
 use crate::sns::Mailer;
@@ -348,44 +348,48 @@ pub async fn stop_recording(
     })
 }
 
-/// How often the notifier looks for the last records while it waits for them.
+/// How often the notifier counts the window's records while it waits for them.
 const DELIVERY_POLL_SECS: i64 = 30;
 
-/// Whether the records up to the stop have reached the log group, or the wait for them is over.
-/// `Err(seconds)`: not yet, ask again in that long. Flow logs deliver "in about 5 minutes", best
-/// effort (VPC User Guide, "Flow logs basics"), so the report waits for them, for at most
-/// `report_delay_seconds` after the stop.
+/// Whether the recording's records have all reached the log group, or the wait for them is
+/// over (`notify::arrival`). `Err`: not yet, ask again in that long, with this poll's census.
+/// Flow logs deliver "in about 5 minutes", best effort (VPC User Guide, "Flow logs basics"), so
+/// the report waits, for at most `report_delay_seconds` after the stop.
 async fn delivery(
     insights: &Insights,
     recording: &Recording,
     stop: &StopOutput,
+    previous: Option<&Census>,
     now: DateTime<Utc>,
-) -> std::result::Result<Delivery, u32> {
+) -> std::result::Result<Delivery, NotifyOutput> {
     let stopped = DateTime::parse_from_rfc3339(&stop.stopped_at).map(|t| t.with_timezone(&Utc)).unwrap_or(now);
-    let since_ms = (stopped - chrono::Duration::seconds(AGGREGATION_SLACK_SECS)).timestamp_millis();
+    let started = DateTime::parse_from_rfc3339(&recording.started_at).map(|t| t.to_utc()).unwrap_or(stopped);
     // Up to the stop and no later: a record is stamped with the start of its capture window, so
     // none of this recording's is later than its stop, and a successor's on the same stream
     // (`<eni>-all`) all are; the analysis reads the same window.
     let streams = recording.log_streams();
-    let arrived =
-        match insights.has_records_between(&recording.log_group_name, &streams, since_ms, stopped.timestamp()).await {
-            Ok(arrived) => arrived,
+    let counts =
+        match insights.census(&recording.log_group_name, &streams, started.timestamp(), stopped.timestamp()).await {
+            Ok(counts) => counts,
             Err(e) => {
-                warn!(error = %e, "could not look for the last records; treated as not arrived yet");
-                false
+                warn!(error = %e, "could not count the window's records; treated as nothing arrived yet");
+                Default::default()
             }
         };
     let deadline = stopped + chrono::Duration::seconds(i64::from(recording.report_delay_seconds));
-    if !arrived && now < deadline {
-        let left = (deadline - now).num_seconds().clamp(1, DELIVERY_POLL_SECS);
-        return Err(left as u32);
+    let stopped_at = stop.stopped_at.clone();
+    match arrival(&streams, &counts, previous, stopped, deadline, now) {
+        Arrival::Complete { idle } => Ok(Delivery { stopped_at, complete: true, idle }),
+        Arrival::GiveUp => Ok(Delivery { stopped_at, complete: false, idle: Vec::new() }),
+        Arrival::Wait => {
+            let records = counts.into_iter().map(|(stream, count)| (stream, count.records)).collect();
+            // Counts as they were before keep the time they were first seen: they have held since
+            let at = previous.filter(|p| p.records == records).map_or_else(|| rfc3339(now), |p| p.at.clone());
+            let left = (deadline - now).num_seconds().clamp(1, DELIVERY_POLL_SECS);
+            Err(NotifyOutput::Wait { retry_in_seconds: left as u32, census: Some(Census { at, records }) })
+        }
     }
-    Ok(Delivery { stopped_at: stop.stopped_at.clone(), complete: arrived })
 }
-
-/// Flow logs aggregate for up to this long before a record is written: a record stamped this
-/// long before the stop is the last a recording can have.
-const AGGREGATION_SLACK_SECS: i64 = 60;
 
 /// Analyses the recorded window with Logs Insights: `Ok` even when it finds nothing yet; `Err`
 /// with the reason when a query fails, so the email can say so. The four queries run at once.
@@ -528,11 +532,15 @@ pub async fn notify(
             .unwrap_or_else(|| "(unknown)".into());
         let mut delivered = None;
         if let (Some(recording), Some(stop), None) = (state.recording(), state.stop.as_ref(), &state.failure) {
-            match delivery(sources.insights, recording, stop, now).await {
+            let previous = match &state.notify {
+                Some(NotifyOutput::Wait { census, .. }) => census.as_ref(),
+                _ => None,
+            };
+            match delivery(sources.insights, recording, stop, previous, now).await {
                 Ok(found) => delivered = Some(found),
-                Err(retry_in_seconds) => {
-                    info!(nat_gateway_id = %nat, retry_in_seconds, "the last records have not arrived yet");
-                    return Ok(NotifyOutput::Wait { retry_in_seconds });
+                Err(wait) => {
+                    info!(nat_gateway_id = %nat, ?wait, "the last records have not all arrived yet");
+                    return Ok(wait);
                 }
             }
         }
