@@ -258,6 +258,16 @@ impl Analysis {
         self.received_bytes.saturating_sub(self.in_bytes)
     }
 
+    /// How far apart the two sides of the translation are, 0 to 1, when they disagree by more
+    /// than 2% of at least 1 MiB: leg 1 (out) and leg 2 (sent) are the same bytes, so a gap
+    /// means an address of the NAT Gateway the report does not know (a leg 2 through it reads as
+    /// a leg 4, and doubles bytes) or legs the capture lost.
+    pub fn sides_disagree(&self) -> Option<f64> {
+        let (out, sent) = (self.out_bytes as f64, self.sent_bytes as f64);
+        let gap = (out - sent).abs() / out.max(sent).max(1.0);
+        (out.max(sent) >= 1024.0 * 1024.0 && gap > 0.02).then_some(gap)
+    }
+
     /// The processing charge for `bytes` at the analysis's price.
     pub fn cost_usd(&self, bytes: u64) -> f64 {
         bytes as f64 / GB * self.price_per_gb
@@ -444,6 +454,19 @@ mod tests {
         assert_eq!((a.sent_bytes, a.received_bytes), (66 * MIB, 755 * MIB));
         assert_eq!(a.records, 1251 + 100 + 2 + 1);
         assert_eq!(a.latest_record_at.as_deref(), Some("2024-05-14T10:27:31Z"));
+    }
+
+    #[test]
+    fn the_two_sides_of_the_translation_are_checked_against_each_other() {
+        // The fixture's legs 1 and 2 agree: 66 MiB each
+        assert_eq!(analysis().sides_disagree(), None);
+        // A leg 2 through an address the report does not know reads as a leg 4: out stays,
+        // sent shrinks
+        let mut answers = answers();
+        answers.remote[0].retain(|(k, _)| k != "totalBytes");
+        answers.remote[0].push(("totalBytes".into(), (60 * MIB).to_string()));
+        let gap = analyse(&answers, 0.045).unwrap().sides_disagree().unwrap();
+        assert!((gap - 6.0 / 66.0).abs() < 1e-9, "{gap}");
     }
 
     #[test]

@@ -327,6 +327,14 @@ pub fn describe(
             human_bytes(analysis.undelivered_bytes())
         ));
     }
+    if let Some(gap) = analysis.sides_disagree() {
+        text.push_str(&format!(
+            "Check       {} out from the VPC but {} sent on ({:.0}% apart): the NAT Gateway may have an address the report does not know, or the capture lost legs\n",
+            human_bytes(analysis.out_bytes),
+            human_bytes(analysis.sent_bytes),
+            gap * 100.0
+        ));
+    }
     text.push_str(&format!("Records     {} flow records, every leg of each connection\n", analysis.records));
     if analysis.rejected.records > 0 {
         text.push_str(&format!(
@@ -984,6 +992,14 @@ mod tests {
         let text = describe(&fixture_analysis(), Some(&meter), None, &CONTEXT, false);
         assert!(text.starts_with("Meter       the NAT Gateway's metrics could not be read (AccessDenied)"), "{text}");
         assert!(text.contains("Processed   818 MiB through the NAT Gateway by the flow records"), "{text}");
+    }
+
+    #[test]
+    fn sides_that_disagree_are_said() {
+        let analysis = Analysis { sent_bytes: 60 * crate::fixtures::MIB, ..fixture_analysis() };
+        let text = describe(&analysis, None, None, &CONTEXT, false);
+        assert!(text.contains("Check       66.0 MiB out from the VPC but 60.0 MiB sent on (9% apart): the NAT Gateway may have an address"), "{text}");
+        assert!(!describe(&fixture_analysis(), None, None, &CONTEXT, false).contains("Check"));
     }
 
     #[test]
