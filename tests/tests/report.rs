@@ -66,8 +66,8 @@ async fn the_report_of_a_spike_reconciles_with_the_meter_and_reads_as_the_readme
     // The meter: 400 + 68 + 765 MiB = 1.2 GiB, $0.05; recorded 833 MiB, explained (66 + 755) / 833
     let line = |label: &str| body.lines().find(|l| l.starts_with(label)).unwrap_or_else(|| panic!("{label}: {body}"));
     let spike = line("This spike  ");
-    assert!(spike.starts_with("This spike  1.2 GiB processed from "), "{spike}");
-    assert!(spike.ends_with(" UTC, about $0.05 (NAT Gateway metrics; processing at $0.045/GB)"), "{spike}");
+    assert!(spike.starts_with("This spike  1.2 GiB processed "), "{spike}");
+    assert!(spike.ends_with(" UTC, about $0.05 at $0.045/GB (the NAT Gateway's metrics)"), "{spike}");
     let recorded = line("Recorded    ");
     assert!(recorded.ends_with(": 833 MiB processed, of which the flow records explain 99%"), "{recorded}");
     assert!(email.subject.ends_with(", 1.2 GiB (S3 86%)"), "{}", email.subject);

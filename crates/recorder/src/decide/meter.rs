@@ -61,21 +61,20 @@ pub struct Readings {
     pub recorded: Reading,
 }
 
-/// The minute `time` falls in, or the next one when `up` and `time` is inside a minute.
-fn minute(time: DateTime<Utc>, up: bool) -> DateTime<Utc> {
+/// The minute `time` falls in.
+fn minute(time: DateTime<Utc>) -> DateTime<Utc> {
     let secs = time.timestamp();
-    let floor = secs - secs.rem_euclid(PERIOD_SECS);
-    let inside = floor < secs || time.timestamp_subsec_nanos() > 0;
-    let secs = if up && inside { floor + PERIOD_SECS } else { floor };
-    DateTime::from_timestamp(secs, 0).unwrap_or(time)
+    DateTime::from_timestamp(secs - secs.rem_euclid(PERIOD_SECS), 0).unwrap_or(time)
 }
 
 /// The windows asked for, in whole minutes: the spike's from the minute it began to the end of
-/// the stop's minute; the recording's from the minute it began.
+/// the stop's minute; the recording's from the minute it began. The stop's minute counts whole,
+/// as the start's does (a stop stamped 10:28:00 is in the minute 10:28, whose datapoint the
+/// meter publishes at 10:28).
 pub fn windows(spike_since: DateTime<Utc>, started: DateTime<Utc>, stopped: DateTime<Utc>) -> [DateTime<Utc>; 3] {
-    let from = minute(spike_since.min(started), false);
-    let to = minute(stopped, true).max(minute(started, false) + chrono::Duration::seconds(PERIOD_SECS));
-    [from, minute(started, false), to]
+    let from = minute(spike_since.min(started));
+    let to = minute(stopped.max(started)) + chrono::Duration::seconds(PERIOD_SECS);
+    [from, minute(started), to]
 }
 
 /// Sums the datapoints of each metric (timestamp in seconds, value) into the two windows.

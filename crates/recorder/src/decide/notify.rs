@@ -250,7 +250,7 @@ fn advice(name: &str, endpoint: Endpoint, region: &str) -> String {
 fn describe_meter(readings: &Readings, analysis: Option<&Analysis>, price_per_gb: f64) -> String {
     let spike = readings.spike.processed();
     let mut text = format!(
-        "This spike  {} processed from {} to {} UTC, about ${:.2} (NAT Gateway metrics; processing at ${price_per_gb}/GB)\n",
+        "This spike  {} processed {}-{} UTC, about ${:.2} at ${price_per_gb}/GB (the NAT Gateway's metrics)\n",
         human_bytes(spike),
         minute_clock(&readings.spike_from),
         minute_clock(&readings.to),
@@ -265,7 +265,7 @@ fn describe_meter(readings: &Readings, analysis: Option<&Analysis>, price_per_gb
         _ => String::new(),
     };
     text.push_str(&format!(
-        "Recorded    {} to {}: {} processed{explained}\n",
+        "Recorded    {}-{}: {} processed{explained}\n",
         minute_clock(&readings.recorded_from),
         minute_clock(&readings.to),
         human_bytes(recorded)
@@ -427,7 +427,7 @@ fn cross_zone_line(analysis: &Analysis, workloads: &Workloads) -> String {
         .sum();
     let Some(zone) = workloads.nat_zone.as_deref().filter(|_| crossing > 0) else { return String::new() };
     format!(
-        "Cross-AZ    {} came from another zone than the NAT Gateway's ({zone}): about ${:.2} more, between zones at ${CROSS_AZ_USD_PER_GB}/GB; a NAT Gateway in each zone saves that\n",
+        "Cross-AZ    {} from other zones than the NAT Gateway's ({zone}), ${:.2} more at ${CROSS_AZ_USD_PER_GB}/GB: one NAT Gateway per zone avoids it\n",
         human_bytes(crossing),
         crossing as f64 / crate::analysis::GB * CROSS_AZ_USD_PER_GB
     )
@@ -946,8 +946,8 @@ mod tests {
             lines[..9],
             [
                 // 1233 MiB = 1.204 GiB x $0.045; the records explain (66 + 755) / (68 + 765) MiB
-                "This spike  1.2 GiB processed from 10:02 to 10:28 UTC, about $0.05 (NAT Gateway metrics; processing at $0.045/GB)",
-                "Recorded    10:15 to 10:28: 833 MiB processed, of which the flow records explain 99%",
+                "This spike  1.2 GiB processed 10:02-10:28 UTC, about $0.05 at $0.045/GB (the NAT Gateway's metrics)",
+                "Recorded    10:15-10:28: 833 MiB processed, of which the flow records explain 99%",
                 "Direction   66.0 MiB out to the internet, 752 MiB back to the VPC",
                 "Undelivered 3.0 MiB reached the NAT Gateway from the internet and went to no instance (blocked, dropped or unsolicited)",
                 "Records     1354 flow records, every leg of each connection",
