@@ -290,26 +290,9 @@ impl World {
     /// Writes one flow record into the interface's stream (`<eni>-all`, made on first use),
     /// stamped `at` in whole seconds, as VPC Flow Logs stamps the start of a capture window.
     pub async fn write_flow_record(&self, at: chrono::DateTime<chrono::Utc>) {
-        use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
-        let logs = aws_sdk_cloudwatchlogs::Client::new(&self.sdk);
-        let stream = recorder::contract::log_stream_of(&self.network_interface_id);
-        let created =
-            logs.create_log_stream().log_group_name(&self.log_group_name).log_stream_name(&stream).send().await;
-        if let Err(e) = created {
-            assert_eq!(e.code(), Some("ResourceAlreadyExistsException"), "CreateLogStream: {e:?}");
-        }
-        let record = aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
-            .timestamp(at.timestamp() * 1000)
-            .message("ACCEPT ingress - 10.0.1.25 443 10.0.0.220 51000 6 1200 IPv4 10.0.1.25 - 52.216.1.10 S3 OK")
-            .build()
-            .unwrap();
-        logs.put_log_events()
-            .log_group_name(&self.log_group_name)
-            .log_stream_name(&stream)
-            .log_events(record)
-            .send()
-            .await
-            .expect("PutLogEvents");
+        let line = "ACCEPT ingress - 10.0.1.25 443 10.0.0.220 51000 6 1200 IPv4 10.0.1.25 - 52.216.1.10 S3 OK";
+        let whole = chrono::DateTime::from_timestamp(at.timestamp(), 0).expect("a representable time");
+        self.write_flow_records(&[line.to_owned()], whole).await;
     }
 
     /// The flow logs on the NAT Gateway's interface now.
