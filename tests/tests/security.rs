@@ -191,6 +191,34 @@ fn the_topic_and_the_table_are_encrypted() {
 }
 
 #[test]
+fn only_the_notifier_and_this_stacks_alarms_publish_to_the_topic_and_only_over_tls() {
+    // Without a topic policy, the default one lets any principal of the account publish a forged
+    // report (security review L3)
+    let template = Template::load();
+    let policy = &template.resource("ReportTopicPolicy")["Properties"];
+    let topics = format!("{:?}", policy["Topics"]);
+    assert!(topics.contains("ReportTopic"), "the policy is the report topic's: {topics}");
+    let statements = policy["PolicyDocument"]["Statement"].as_sequence().unwrap();
+    let by_sid =
+        |sid: &str| statements.iter().find(|s| s["Sid"].as_str() == Some(sid)).unwrap_or_else(|| panic!("{sid}"));
+    let cloudwatch = by_sid("CloudWatchPublishesTheStacksAlarms");
+    assert_eq!(cloudwatch["Effect"].as_str(), Some("Allow"));
+    assert_eq!(strings(&cloudwatch["Principal"]["Service"]), ["cloudwatch.amazonaws.com"]);
+    let arn = format!("{:?}", cloudwatch["Condition"]["ArnLike"]["aws:SourceArn"]);
+    assert!(arn.contains(":alarm:${AWS::StackName}.*"), "{arn}");
+    let others = by_sid("NobodyElsePublishes");
+    assert_eq!((others["Effect"].as_str(), strings(&others["Action"])), (Some("Deny"), vec!["sns:Publish".to_owned()]));
+    let notifier = format!("{:?}", others["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]);
+    assert!(notifier.contains("NotifierRole"), "{notifier}");
+    assert_eq!(
+        strings(&others["Condition"]["StringNotEquals"]["aws:PrincipalServiceName"]),
+        ["cloudwatch.amazonaws.com"]
+    );
+    let tls = by_sid("OnlyOverTls");
+    assert_eq!(tls["Condition"]["Bool"]["aws:SecureTransport"].as_str(), Some("false"));
+}
+
+#[test]
 fn every_function_logs_to_its_own_group_with_retention() {
     let template = Template::load();
     for (id, _) in template.functions() {
