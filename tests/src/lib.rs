@@ -337,9 +337,19 @@ impl World {
         event["detail"]["state"]["value"] = state.into();
         event["detail"]["state"]["timestamp"] = millis_to_cloudwatch(at_millis).into();
         // The alarm evaluated one datapoint, of the minute before it changed state
-        let datapoint = millis_to_cloudwatch(at_millis - at_millis.rem_euclid(60_000) - 60_000);
+        let minute = at_millis - at_millis.rem_euclid(60_000) - 60_000;
+        let datapoint = millis_to_cloudwatch(minute);
         let reason = serde_json::json!({"version": "1.0", "period": 60, "evaluatedDatapoints": [{"timestamp": datapoint, "value": 2.5e8}]});
         event["detail"]["state"]["reasonData"] = reason.to_string().into();
+        if state == "ALARM" {
+            let when = chrono::DateTime::from_timestamp_millis(minute).expect("a representable time");
+            event["detail"]["state"]["reason"] = format!(
+                "Threshold Crossed: 1 out of the last 1 datapoints [2.5E8 ({})] was greater than the threshold (1.0E8) \
+                 (minimum 1 datapoint for OK -> ALARM transition).",
+                when.format("%d/%m/%y %H:%M:%S")
+            )
+            .into();
+        }
         for metric in event["detail"]["configuration"]["metrics"].as_array_mut().unwrap() {
             if let Some(dimensions) = metric.pointer_mut("/metricStat/metric/dimensions") {
                 dimensions["NatGatewayId"] = self.nat_gateway_id.clone().into();
