@@ -896,8 +896,9 @@ mod tests {
     }
 
     #[test]
-    fn the_readmes_example_is_the_email_of_the_nat_legs_fixture() {
-        // Given the recording the fixture's records came from
+    fn the_readmes_example_is_the_email_of_the_worked_spike() {
+        // Given the recording of the spike worked by hand (fixtures::nat_answers), its meter and
+        // its workloads
         let recording = Recording {
             network_interface_ids: vec!["eni-0a1b2c3d4e5f67890".into()],
             log_group_name: "/vpc-flowlogs-recorder/nat-recorder".into(),
