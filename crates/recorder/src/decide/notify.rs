@@ -175,14 +175,19 @@ pub fn console_link(context: &ReportContext<'_>) -> String {
     )
 }
 
-/// A value that came from an event, safe to put in the body: no control characters, at most
-/// [`VALUE_LIMIT`] characters.
-fn event_text(value: &str) -> String {
-    let clean: String = value.chars().filter(|c| !c.is_control()).collect();
-    match clean.char_indices().nth(VALUE_LIMIT) {
+/// Text from outside (an event, an API's answer), safe to put in the body: no control
+/// characters, at most `limit` characters.
+pub(crate) fn printable(text: &str, limit: usize) -> String {
+    let clean: String = text.chars().filter(|c| !c.is_control()).collect();
+    match clean.char_indices().nth(limit) {
         Some((end, _)) => format!("{}...", &clean[..end]),
         None => clean,
     }
+}
+
+/// A value that came from an event, at most [`VALUE_LIMIT`] characters.
+fn event_text(value: &str) -> String {
+    printable(value, VALUE_LIMIT)
 }
 
 /// An SNS subject: printable ASCII, no line breaks, fewer than 100 characters.

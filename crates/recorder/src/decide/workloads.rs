@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::notify::printable;
+
 /// Data transfer between Availability Zones in one Region: USD 0.01 per GB charged on each side
 /// (Amazon EC2 On-Demand Pricing, "Data Transfer within the same AWS Region"), so 0.02 a GB
 /// crossing.
@@ -72,15 +74,6 @@ impl Workloads {
             (Some(w), Some(nat)) => !w.availability_zone.is_empty() && &w.availability_zone != nat,
             _ => false,
         }
-    }
-}
-
-/// Text from an API answer as the email may show it: printable, bounded.
-fn printable(text: &str, limit: usize) -> String {
-    let clean: String = text.chars().filter(|c| !c.is_control()).collect();
-    match clean.char_indices().nth(limit) {
-        Some((end, _)) => format!("{}...", &clean[..end]),
-        None => clean,
     }
 }
 
