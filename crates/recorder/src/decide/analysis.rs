@@ -45,6 +45,11 @@ pub const PAIR_LIMIT: usize = 10_000;
 /// (GiB), 2^30 bytes"); the NAT Gateway page does not say, and the same is assumed.
 pub const GB: f64 = 1024.0 * 1024.0 * 1024.0;
 
+/// What `bytes` cost at a price per GB (of [`GB`] bytes).
+pub fn cost_usd(bytes: u64, per_gb: f64) -> f64 {
+    bytes as f64 / GB * per_gb
+}
+
 /// One result row: field name and value, as GetQueryResults returns them.
 pub type Row = Vec<(String, String)>;
 
@@ -270,7 +275,7 @@ impl Analysis {
 
     /// The processing charge for `bytes` at the analysis's price.
     pub fn cost_usd(&self, bytes: u64) -> f64 {
-        bytes as f64 / GB * self.price_per_gb
+        cost_usd(bytes, self.price_per_gb)
     }
 }
 

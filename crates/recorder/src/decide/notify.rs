@@ -259,7 +259,7 @@ fn describe_meter(readings: &Readings, analysis: Option<&Analysis>, price_per_gb
         human_bytes(spike),
         minute_clock(&readings.spike_from),
         minute_clock(&readings.to),
-        spike as f64 / crate::analysis::GB * price_per_gb,
+        crate::analysis::cost_usd(spike, price_per_gb),
     );
     let recorded = readings.recorded.processed();
     let explained = match analysis {
@@ -417,8 +417,8 @@ pub fn describe(
     text
 }
 
-/// How many talkers the email names.
-const TALKERS_SHOWN: usize = 5;
+/// How many talkers the email names (and so whose workloads Notify looks up).
+pub const TALKERS_SHOWN: usize = 5;
 
 /// The line on traffic that crossed Availability Zones to reach the NAT Gateway, among the
 /// talkers the email names; empty when none did.
@@ -434,7 +434,7 @@ fn cross_zone_line(analysis: &Analysis, workloads: &Workloads) -> String {
     format!(
         "Cross-AZ    {} from other zones than the NAT Gateway's ({zone}), ${:.2} more at ${CROSS_AZ_USD_PER_GB}/GB: one NAT Gateway per zone avoids it\n",
         human_bytes(crossing),
-        crossing as f64 / crate::analysis::GB * CROSS_AZ_USD_PER_GB
+        crate::analysis::cost_usd(crossing, CROSS_AZ_USD_PER_GB)
     )
 }
 

@@ -22,7 +22,7 @@ use crate::flowlogs::{
 use crate::insights::Insights;
 use crate::meter::Readings;
 use crate::metrics::Meter;
-use crate::notify::{arrival, compose, compose_skip, Arrival, Delivery, Report, ReportContext};
+use crate::notify::{arrival, compose, compose_skip, Arrival, Delivery, Report, ReportContext, TALKERS_SHOWN};
 use crate::protocol::{Effect, Input, Start};
 use crate::recording::{calm_from, spike_from, Judgement};
 use crate::sns::Mailer;
@@ -483,7 +483,7 @@ async fn figures(sources: &Sources<'_>, recording: &Recording, stop: &StopOutput
         warn!(nat_gateway_id = %nat, %reason, "the meter could not be read; the email says so");
     }
     let talkers: Vec<String> = match &analysis {
-        Ok(a) => a.talkers.iter().take(5).map(|t| t.instance.clone()).collect(),
+        Ok(a) => a.talkers.iter().take(TALKERS_SHOWN).map(|t| t.instance.clone()).collect(),
         Err(_) => Vec::new(),
     };
     let workloads = if talkers.is_empty() {
