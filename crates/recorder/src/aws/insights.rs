@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_cloudwatchlogs::types::QueryStatus;
 use aws_sdk_cloudwatchlogs::Client;
 
-use crate::analysis::{insights_time, scoped, Row};
+use crate::analysis::{field, insights_instant, number, scoped, Row};
 use crate::error::{RecorderError, Result};
 use crate::notify::StreamCount;
 
@@ -48,16 +48,14 @@ impl Insights {
     ) -> Result<BTreeMap<String, StreamCount>> {
         let query = scoped("stats count(*) as records, max(@timestamp) as latest by @logStream", streams);
         let rows = self.query(log_group, &query, start_secs, end_secs.max(start_secs)).await?;
-        let field = |row: &Row, name: &str| row.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        // A row without a stream or a readable count says nothing about any stream
         Ok(rows
             .iter()
             .filter_map(|row| {
-                let stream = field(row, "@logStream")?;
-                let records = field(row, "records")?.parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0)? as u64;
-                let latest = field(row, "latest")
-                    .and_then(|t| insights_time(&t))
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
-                    .map(|t| t.to_utc());
+                let stream = field(row, "@logStream")?.to_owned();
+                field(row, "records")?;
+                let records = number(row, "records").ok()?;
+                let latest = field(row, "latest").and_then(insights_instant);
                 Some((stream, StreamCount { records, latest }))
             })
             .collect())

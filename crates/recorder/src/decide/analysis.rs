@@ -279,13 +279,14 @@ impl Analysis {
     }
 }
 
-fn field<'a>(row: &'a Row, name: &str) -> Option<&'a str> {
+/// A row's value of `name`.
+pub(crate) fn field<'a>(row: &'a Row, name: &str) -> Option<&'a str> {
     row.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 /// Logs Insights writes sums as decimals, sometimes in exponent form; a field a group lacks
 /// (a sum over no number) is 0.
-fn number(row: &Row, name: &str) -> Result<u64, String> {
+pub(crate) fn number(row: &Row, name: &str) -> Result<u64, String> {
     let Some(text) = field(row, name) else { return Ok(0) };
     text.parse::<f64>()
         .ok()
@@ -298,15 +299,19 @@ fn tally(row: &Row) -> Result<Tally, String> {
     Ok(Tally { records: number(row, "records")?, bytes: number(row, "totalBytes")? })
 }
 
-/// A time as Logs Insights writes it, to RFC 3339: `2024-05-14 10:27:31.000` (UTC), RFC 3339
-/// itself, or milliseconds since the epoch.
-pub fn insights_time(text: &str) -> Option<String> {
-    let time = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+/// A time as Logs Insights writes it: `2024-05-14 10:27:31.000` (UTC), RFC 3339 itself, or
+/// milliseconds since the epoch.
+pub fn insights_instant(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
         .map(|t| t.and_utc())
         .ok()
         .or_else(|| chrono::DateTime::parse_from_rfc3339(text).ok().map(|t| t.to_utc()))
-        .or_else(|| text.parse::<i64>().ok().and_then(chrono::DateTime::from_timestamp_millis))?;
-    Some(time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .or_else(|| text.parse::<i64>().ok().and_then(chrono::DateTime::from_timestamp_millis))
+}
+
+/// The same, in RFC 3339 (whole seconds), as the report carries it.
+pub fn insights_time(text: &str) -> Option<String> {
+    insights_instant(text).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 /// An AWS range's name as it may be printed: one of AWS's list, else `None`.
