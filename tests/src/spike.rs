@@ -67,6 +67,11 @@ pub fn records(nat: &str) -> Vec<String> {
     out
 }
 
+/// The minute `time` falls in: the timestamp the NAT Gateway gives that minute's datapoint.
+pub fn minute(time: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(time.timestamp() - time.timestamp().rem_euclid(60), 0).expect("a representable time")
+}
+
 /// The meter, as `notify`'s `readings`: 400 MiB from the VPC in the minute `before`, then while
 /// recording (the minute `during`) 68 MiB from the VPC and 765 MiB from the internet.
 pub fn metrics(before: DateTime<Utc>, during: DateTime<Utc>) -> Vec<(&'static str, DateTime<Utc>, u64)> {

@@ -10,15 +10,11 @@ use std::time::Duration;
 use aws_sdk_sfn::types::ExecutionStatus;
 use chrono::{DateTime, Utc};
 use recorder_tests::deploy::Deployment;
+use recorder_tests::spike::{self, minute};
 use recorder_tests::template::read_repo_file;
-use recorder_tests::{spike, World};
+use recorder_tests::World;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// The minute `time` falls in.
-fn minute(time: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp(time.timestamp() - time.timestamp().rem_euclid(60), 0).unwrap()
-}
 
 /// Records a spike: the ALARM a minute ago, `write` (given the alarm's time) while the flow logs
 /// are on, then the OK; the one email.

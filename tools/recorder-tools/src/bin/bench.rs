@@ -149,7 +149,7 @@ async fn run(builds: &Builds, runs: usize) -> Vec<Samples> {
         let nat = world.nat_private_address().await;
         let now = chrono::Utc::now();
         world.write_flow_records(&recorder_tests::spike::records(&nat), now).await;
-        let minute = now - chrono::Duration::seconds(now.timestamp().rem_euclid(60));
+        let minute = recorder_tests::spike::minute(now);
         world.put_nat_metrics(&recorder_tests::spike::metrics(minute - chrono::Duration::seconds(120), minute)).await;
         state["stop"] = json!({
             "natGatewayId": world.nat_gateway_id, "ending": "alarm-ok", "deletedFlowLogIds": [],

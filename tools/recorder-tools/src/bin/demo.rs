@@ -73,10 +73,12 @@ async fn main() {
     for line in [&records[0], &records[40], &records[80], &records[480]] {
         detail(format!("  {line}"));
     }
-    let minute = |t: chrono::DateTime<chrono::Utc>| t - chrono::Duration::seconds(t.timestamp().rem_euclid(60));
-    let alarm_minute = minute(chrono::DateTime::from_timestamp_millis(t0).unwrap());
+    let alarm_minute = spike::minute(chrono::DateTime::from_timestamp_millis(t0).unwrap());
     world
-        .put_nat_metrics(&spike::metrics(alarm_minute - chrono::Duration::seconds(60), minute(chrono::Utc::now())))
+        .put_nat_metrics(&spike::metrics(
+            alarm_minute - chrono::Duration::seconds(60),
+            spike::minute(chrono::Utc::now()),
+        ))
         .await;
     detail("NAT Gateway metrics: BytesInFromSource, BytesInFromDestination, BytesOutToSource, BytesOutToDestination");
 
