@@ -624,9 +624,7 @@ fn run(query: &Query, events: &[&Event]) -> Value {
             Command::Limit(n) => limit = *n,
         }
     }
-    if !explicit && shown.is_empty() {
-        shown = vec!["@timestamp".into(), "@message".into()];
-    } else if !explicit {
+    if !explicit {
         shown.splice(0..0, ["@timestamp".to_owned(), "@message".to_owned()]);
     }
     if !grouped {
