@@ -76,6 +76,7 @@ impl World {
             ("FlowLogGroup", self.log_group_name.clone()),
             ("FlowLogDeliveryRole.Arn", self.delivery_role_arn()),
             ("ReportTopic", topic_arn.clone()),
+            ("AWS::StackId", self.stack_id()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -160,6 +161,8 @@ impl World {
             .state_machine_arn()
             .to_owned();
         assert_eq!(created, state_machine_arn, "moto names state machines as AWS does");
+        // What CloudFormation says of the uninstall cleanup once the stack is created.
+        local.gateway.set_resource_status(&self.stack_id(), "UninstallCleanup", "CREATE_COMPLETE");
         Deployment {
             world: self.clone(),
             local,
@@ -173,6 +176,27 @@ impl World {
             sfn,
             sqs,
         }
+    }
+}
+
+impl Deployment {
+    /// Plays CloudFormation deleting the stack: from now on it says the uninstall cleanup's
+    /// resource is being deleted.
+    pub fn cloudformation_deletes_the_stack(&self) {
+        self.local.gateway.set_resource_status(&self.world.stack_id(), "UninstallCleanup", "DELETE_IN_PROGRESS");
+    }
+
+    /// A custom-resource request for the uninstall cleanup as CloudFormation sends it (CloudFormation
+    /// User Guide, "Custom resource request objects"), answered at `response_url`.
+    pub fn cleanup_request(&self, request_type: &str, response_url: &str) -> Value {
+        serde_json::json!({
+            "RequestType": request_type, "ServiceToken": self.specs["FlowlogSweeperFunction"].arn(),
+            "ResponseURL": response_url, "StackId": self.world.stack_id(), "RequestId": format!("{request_type}-1"),
+            "ResourceType": "AWS::CloudFormation::CustomResource", "LogicalResourceId": "UninstallCleanup",
+            "PhysicalResourceId": format!("{}-uninstall-cleanup", self.world.stack_name),
+            // Longer than the local stack's consistency lag, as 35 s is longer than AWS's
+            "ResourceProperties": {"ServiceToken": "sweeper", "SettleSeconds": "3"}
+        })
     }
 }
 

@@ -309,6 +309,14 @@ impl World {
             .to_vec()
     }
 
+    /// This world's stack id (`AWS::StackId`): an ARN of CloudFormation's form.
+    pub fn stack_id(&self) -> String {
+        format!(
+            "arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{}/5d2a8e10-93c1-11ef-a2f5-0affd3c1e8b3",
+            self.stack_name
+        )
+    }
+
     /// The flow-log delivery role of this world's stack (`FlowLogDeliveryRole.Arn`).
     pub fn delivery_role_arn(&self) -> String {
         format!("arn:aws:iam::{ACCOUNT}:role/{}-FlowLogDeliveryRole", self.stack_name)

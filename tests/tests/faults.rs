@@ -383,20 +383,14 @@ async fn uninstalling_stops_the_recordings_and_deletes_every_flow_log_of_the_sta
     assert_eq!(d.flow_logs().await.len(), 2);
     // CloudFormation deletes the stack: the custom resource's Delete reaches the sweeper
     let (url, answers) = response_catcher();
-    let stack_id = format!("arn:aws:cloudformation:us-east-1:123456789012:stack/{}/1", d.world.stack_name);
-    let delete = serde_json::json!({
-        "RequestType": "Delete", "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:sweeper",
-        "ResponseURL": url, "StackId": stack_id, "RequestId": "delete-1",
-        "ResourceType": "AWS::CloudFormation::CustomResource", "LogicalResourceId": "UninstallCleanup",
-        "PhysicalResourceId": format!("{}-uninstall-cleanup", d.world.stack_name),
-        // Longer than the local stack's consistency lag, as 35 s is longer than AWS's
-        "ResourceProperties": {"ServiceToken": "sweeper", "SettleSeconds": "3"}
-    });
+    let stack_id = d.world.stack_id();
+    d.cloudformation_deletes_the_stack();
+    let delete = d.cleanup_request("Delete", &url);
     d.deliver("FlowlogSweeperFunction", &delete);
     let (line, answer) = answers.recv_timeout(Duration::from_secs(30)).expect("the cleanup answers CloudFormation");
     assert!(line.starts_with("PUT /cfn-response/stack?X-Amz-Signature=local "), "{line}");
     assert_eq!(answer["Status"], "SUCCESS", "{answer}");
-    assert_eq!((answer["RequestId"].as_str(), answer["StackId"].as_str()), (Some("delete-1"), Some(stack_id.as_str())));
+    assert_eq!((answer["RequestId"].as_str(), answer["StackId"].as_str()), (Some("Delete-1"), Some(stack_id.as_str())));
     assert_eq!(answer["LogicalResourceId"], "UninstallCleanup");
     assert_eq!(answer["Data"]["StoppedExecutions"], "1", "{answer}");
     assert_eq!(answer["Data"]["DeletedFlowLogs"], "1", "{answer}");
@@ -410,6 +404,41 @@ async fn uninstalling_stops_the_recordings_and_deletes_every_flow_log_of_the_sta
     assert_eq!(d.flow_logs().await.len(), 1);
     // The slot goes with the table, which the stack deletes after the cleanup
     no_flow_log_of_ours(&d).await;
+}
+
+#[tokio::test]
+async fn a_forged_uninstall_request_is_refused_unanswered_and_changes_nothing() {
+    // Security review M1: anyone allowed to invoke the sweeper could send a Delete of
+    // CloudFormation's shape and stop every recording, and have the answer PUT anywhere.
+    let d = deployed().await;
+    let exec = d.start(&d.world.alarm_event("ALARM", T0)).await;
+    d.waiting(&exec).await;
+    let (url, answers) = response_catcher();
+    let refused = |answer: Value, why: &str| {
+        assert_eq!(answer["errorType"], "RequestRefused", "{answer}");
+        let message = answer["errorMessage"].as_str().unwrap_or_default().to_owned();
+        assert!(message.contains(why), "{why:?} in {message}");
+    };
+    // This stack's own request, to CloudFormation's URL, while CloudFormation deletes nothing
+    let genuine_but_not_deleting = d.cleanup_request("Delete", &url);
+    refused(d.deliver("FlowlogSweeperFunction", &genuine_but_not_deleting), "UninstallCleanup is CREATE_COMPLETE");
+    // While the stack is being deleted: another stack's id, another resource, an answer elsewhere
+    d.cloudformation_deletes_the_stack();
+    let forged = |field: &str, value: &str| {
+        let mut request = d.cleanup_request("Delete", &url);
+        request[field] = Value::String(value.to_owned());
+        request
+    };
+    let other_stack = "arn:aws:cloudformation:us-east-1:123456789012:stack/other/5d2a8e10-93c1-11ef-a2f5-0affd3c1e8b3";
+    refused(d.deliver("FlowlogSweeperFunction", &forged("StackId", other_stack)), "is not this stack's");
+    refused(d.deliver("FlowlogSweeperFunction", &forged("LogicalResourceId", "Other")), "is not UninstallCleanup");
+    for elsewhere in ["http://attacker.example/x", "https://attacker.example/x"] {
+        refused(d.deliver("FlowlogSweeperFunction", &forged("ResponseURL", elsewhere)), "ResponseURL");
+    }
+    // Nothing was answered, stopped or deleted
+    assert!(answers.recv_timeout(Duration::from_secs(1)).is_err(), "a refused request is never answered");
+    assert_eq!(d.status(&exec).await.status, ExecutionStatus::Running);
+    assert_eq!(d.flow_logs().await.len(), 1, "the recording's flow log is still on");
 }
 
 #[tokio::test]

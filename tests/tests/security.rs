@@ -33,12 +33,13 @@ fn strings(value: &Value) -> Vec<String> {
     }
 }
 
-/// Where a statement stands: an identity's policy, a KMS key's policy, or another resource's
-/// policy (a queue's).
+/// Where a statement stands: an identity's policy, a KMS key's policy, the table's policy, or
+/// another resource's policy (a queue's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Identity,
     Key,
+    Table,
     Resource,
 }
 
@@ -60,6 +61,9 @@ fn statements(template: &Template) -> Vec<(String, Kind, Value)> {
         }
         if !properties["KeyPolicy"].is_null() {
             documents.push((Kind::Key, properties["KeyPolicy"].clone()));
+        }
+        if !properties["ResourcePolicy"].is_null() {
+            documents.push((Kind::Table, properties["ResourcePolicy"]["PolicyDocument"].clone()));
         }
         if !properties["PolicyDocument"].is_null() {
             documents.push((Kind::Resource, properties["PolicyDocument"].clone()));
@@ -99,8 +103,9 @@ fn no_action_is_a_wildcard_and_resource_star_only_where_aws_offers_nothing_narro
             assert!(!action.contains('*'), "{id}: wildcard action {action}");
         }
         // In a key policy, Resource "*" is the key itself ("Key policies in AWS KMS", AWS KMS
-        // Developer Guide); elsewhere it must be an action with no resource type
-        if *kind != Kind::Key && strings(&statement["Resource"]).iter().any(|r| r == "*") {
+        // Developer Guide), in a table's the table ("DynamoDB resource-based policy examples",
+        // DynamoDB Developer Guide); elsewhere it must be an action with no resource type
+        if ![Kind::Key, Kind::Table].contains(kind) && strings(&statement["Resource"]).iter().any(|r| r == "*") {
             for action in &actions {
                 assert!(NO_RESOURCE_LEVEL.contains(&action.as_str()), "{id}: {action} on Resource \"*\"");
             }
@@ -187,6 +192,43 @@ fn the_topic_and_the_table_are_encrypted() {
     assert_eq!(
         template.resource("RecordingsTable")["Properties"]["SSESpecification"]["SSEEnabled"].as_bool(),
         Some(true)
+    );
+}
+
+#[test]
+fn only_this_stacks_functions_write_the_table_and_every_writer_is_one_of_them() {
+    // Security review M3: with IAM rights on the table alone, anyone in the account could write
+    // a slot that holds a recording back
+    let template = Template::load();
+    let found = statements(&template);
+    let table: Vec<_> = found.iter().filter(|(id, kind, _)| id == "RecordingsTable" && *kind == Kind::Table).collect();
+    let [(_, _, deny)] = table[..] else { panic!("one statement in the table's policy: {table:?}") };
+    assert_eq!((deny["Effect"].as_str(), deny["Principal"].as_str()), (Some("Deny"), Some("*")));
+    let denied = strings(&deny["Action"]);
+    let writes =
+        ["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "PartiQLInsert", "PartiQLUpdate", "PartiQLDelete"];
+    for write in writes {
+        assert!(denied.contains(&format!("dynamodb:{write}")), "dynamodb:{write} is not denied: {denied:?}");
+    }
+    let allowed = format!("{:?}", deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]);
+    let path = "/vpc-flowlogs-recorder/${AWS::StackName}/";
+    assert!(allowed.contains(&format!(":role{path}*")), "{allowed}");
+    // Every role allowed to write the table carries that path, and so stays able to
+    let mut writers = Vec::new();
+    for (id, kind, statement) in &found {
+        let writes_the_table = strings(&statement["Action"]).iter().any(|a| denied.contains(a))
+            && format!("{:?}", statement["Resource"]).contains("RecordingsTable");
+        if *kind == Kind::Identity && statement["Effect"].as_str() == Some("Allow") && writes_the_table {
+            let role = &template.resource(id)["Properties"]["Path"];
+            assert!(format!("{role:?}").contains(path), "{id} writes the table without the path: {role:?}");
+            writers.push(id.as_str());
+        }
+    }
+    writers.sort();
+    writers.dedup();
+    assert_eq!(
+        writers,
+        ["AlarmOkResolverRole", "AlarmStartRole", "FlowlogStopRole", "FlowlogSweeperRole", "TokenRegisterRole"]
     );
 }
 

@@ -161,6 +161,12 @@ pub struct SweepConfig {
     /// the execution does not exist. A flow log or slot younger than this is not taken for ended;
     /// the next sweep decides (`SWEEP_MIN_AGE_SECONDS`).
     pub min_age: std::time::Duration,
+    /// The stack's id (`STACK_ID`, its ARN): the uninstall cleanup acts only on a request that
+    /// names it.
+    pub stack_id: String,
+    /// Where the SDK sends every call when `AWS_ENDPOINT_URL` points it elsewhere than AWS (the
+    /// local stack, which is also where its CloudFormation answers go); never set in Lambda.
+    pub endpoint_override: Option<String>,
 }
 
 impl SweepConfig {
@@ -180,7 +186,29 @@ impl SweepConfig {
             state_machine_arn: state_machine,
             max_age: std::time::Duration::from_secs(u64::from(recording) + u64::from(grace)),
             min_age: std::time::Duration::from_secs(u64::from(whole_number(&env, "SWEEP_MIN_AGE_SECONDS")?)),
+            stack_id: stack_id(&env)?,
+            endpoint_override: env("AWS_ENDPOINT_URL"),
         })
+    }
+}
+
+/// `STACK_ID`: `arn:<partition>:cloudformation:<region>:<account>:stack/<STACK_NAME>/<id>`.
+fn stack_id(env: &impl Fn(&str) -> Option<String>) -> Result<String> {
+    let id = required(env, "STACK_ID")?;
+    let name = required(env, "STACK_NAME")?;
+    let parts: Vec<&str> = id.splitn(6, ':').collect();
+    let resource = match parts[..] {
+        ["arn", _, "cloudformation", _, _, resource] => resource,
+        _ => "",
+    };
+    match resource.split('/').collect::<Vec<_>>()[..] {
+        ["stack", stack, unique] if stack == name && !unique.is_empty() => Ok(id),
+        _ => Err(RecorderError::Config {
+            name: "STACK_ID",
+            problem: format!(
+                "{id:?} is not the ARN of the stack {name:?} (arn:...:cloudformation:...:stack/{name}/<id>)"
+            ),
+        }),
     }
 }
 
@@ -303,10 +331,20 @@ mod tests {
             ("RECORDING_TIME_SECONDS", "900"),
             ("SWEEP_GRACE_SECONDS", "600"),
             ("SWEEP_MIN_AGE_SECONDS", "120"),
+            ("STACK_ID", "arn:aws:cloudformation:us-east-1:123456789012:stack/s/8a5c2b70-93c1-11ef-a2f5-0affd3c1e8b3"),
         ]))
         .unwrap();
         assert_eq!(config.max_age, std::time::Duration::from_secs(1500));
         assert_eq!(config.executions, "arn:aws:states:us-east-1:123456789012:execution:recorder:");
+        assert_eq!(config.endpoint_override, None);
+    }
+
+    #[test]
+    fn the_sweeper_refuses_a_stack_id_that_is_not_its_stacks() {
+        for bad in ["arn:aws:cloudformation:us-east-1:123456789012:stack/other/1", "s", "arn:aws:s3:::stack/s/1"] {
+            let err = stack_id(&env(&[("STACK_NAME", "s"), ("STACK_ID", bad)])).unwrap_err().to_string();
+            assert!(err.contains(&format!("{bad:?}")) && err.contains("stack/s/<id>"), "{err}");
+        }
     }
 
     #[test]

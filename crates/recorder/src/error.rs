@@ -44,6 +44,11 @@ pub enum RecorderError {
     #[error("the sweep could not finish {failed} item(s), the first: {first}")]
     SweepIncomplete { failed: usize, first: String },
 
+    /// A request that is not what it says it is (a forged CloudFormation request): nothing was
+    /// done and nothing answered.
+    #[error("refused: {0}")]
+    Refused(String),
+
     /// A call AWS answered with an error that retrying will not fix.
     #[error("{operation} failed: {message}")]
     Aws { operation: &'static str, message: String },
@@ -61,6 +66,7 @@ impl RecorderError {
             Self::SlotNotOwned { .. } => "SlotNotOwned",
             Self::Transient { .. } => "Transient",
             Self::SweepIncomplete { .. } => "SweepIncomplete",
+            Self::Refused(_) => "RequestRefused",
             Self::Aws { .. } => "AwsError",
         }
     }

@@ -7,7 +7,8 @@
 //!   [`protocol`], which alarm events are ours ([`recording`]), the report's [`analysis`], the
 //!   NAT Gateway's [`meter`], the [`workloads`] behind its addresses and the email ([`notify`]);
 //! - [`aws`]: one small adapter per service: [`store`] DynamoDB, [`flowlogs`] EC2, [`tokens`]
-//!   Step Functions, [`insights`] CloudWatch Logs, [`metrics`] CloudWatch, [`sns`] SNS;
+//!   Step Functions, [`insights`] CloudWatch Logs, [`metrics`] CloudWatch, [`sns`] SNS,
+//!   [`stack`] CloudFormation;
 //! - [`run`]: what joins them, one function per step of the state machine ([`steps`]), the
 //!   [`sweep`] and the [`uninstall`].
 //!
@@ -39,6 +40,7 @@ pub mod aws {
     pub mod insights;
     pub mod metrics;
     pub mod sns;
+    pub mod stack;
     pub mod store;
     pub mod tokens;
 }
@@ -51,7 +53,7 @@ pub mod run {
     pub mod uninstall;
 }
 
-pub use aws::{flowlogs, insights, metrics, sns, store, tokens};
+pub use aws::{flowlogs, insights, metrics, sns, stack, store, tokens};
 pub use decide::{analysis, meter, notify, protocol, recording, workloads};
 pub use run::{steps, sweep, uninstall};
 

@@ -551,6 +551,8 @@ mod sweep {
             state_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:recorder".into(),
             max_age: Duration::from_secs(3600),
             min_age: Duration::from_secs(120),
+            stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/stack/1".into(),
+            endpoint_override: None,
         };
         // When the sweep runs
         let report = sweep(&config, &ec2, &slots, &executions, 1_000 + 600).await.expect("the sweep ends");

@@ -1,13 +1,15 @@
 //! The scheduled sweep: deletes any flow log of this stack whose recording is not running, and
 //! releases slots whose execution has ended. Also the stack's uninstall cleanup: a
-//! CloudFormation custom-resource request stops every recording and deletes every flow log.
+//! CloudFormation custom-resource request, once proven CloudFormation's own, stops every recording
+//! and deletes every flow log.
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use recorder::config::SweepConfig;
 use recorder::flowlogs::FlowLogs;
+use recorder::stack::Stack;
 use recorder::store::SlotTable;
 use recorder::tokens::Executions;
-use recorder::uninstall::{self, CleanupRequest};
+use recorder::uninstall::{self, Cleanup, CleanupRequest};
 use recorder::{sweep, RecorderError};
 use serde_json::Value;
 
@@ -17,12 +19,13 @@ async fn main() -> Result<(), Error> {
     let slots = SlotTable::from_sdk_config(&sdk, &config.table_name);
     let ec2 = FlowLogs::from_sdk_config(&sdk);
     let executions = Executions::from_sdk_config(&sdk);
+    let stack = Stack::from_sdk_config(&sdk);
     run(service_fn(|event: LambdaEvent<Value>| async {
         // CloudFormation's request names its ResponseURL; the schedule's event never does.
         if event.payload.get("ResponseURL").is_some() {
-            let request: CleanupRequest = recorder::steps::decode("UninstallCleanup", event.payload)?;
-            let response = uninstall::handle(&config, &ec2, &slots, &executions, &request).await;
-            uninstall::respond(uninstall::response_url(&request)?, &response).await?;
+            let request: CleanupRequest = recorder::steps::decode(uninstall::LOGICAL_ID, event.payload)?;
+            let clients = Cleanup { ec2: &ec2, slots: &slots, executions: &executions, stack: &stack };
+            let response = uninstall::serve(&config, &clients, &request).await?;
             return Ok(serde_json::to_value(&response).unwrap_or_default());
         }
         let now = recorder::now().timestamp();

@@ -23,6 +23,7 @@ use crate::function::{ColdStart, Function, FunctionSpec, Outcome};
 use crate::insights::Insights;
 use crate::realism::{Before, Call, Realism};
 use crate::resign::Signer;
+use crate::stacks::Stacks;
 use crate::{full, plain, serve, Body};
 
 /// The gateway: functions by name and ARN, and the upstream (moto) for everything else.
@@ -39,6 +40,8 @@ pub struct Gateway {
     signer: Signer,
     /// Logs Insights' commands, which moto does not run (see [`Insights`]).
     insights: Insights,
+    /// What CloudFormation would say about the local stack's resources (see [`Stacks`]).
+    stacks: Stacks,
 }
 
 /// A running gateway.
@@ -134,6 +137,12 @@ impl GatewayHandle {
     }
 
     /// The gateway's base URL: what moto's interpreter and the functions call.
+    /// What CloudFormation's DescribeStackResource says from now on about `logical_id` of the
+    /// stack `stack_id` (the harness plays CloudFormation: see [`crate::stacks`]).
+    pub fn set_resource_status(&self, stack_id: &str, logical_id: &str, status: &str) {
+        self.gateway.stacks.set(stack_id, logical_id, status);
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -154,6 +163,7 @@ pub async fn start(listen: SocketAddr, upstream: &str) -> std::io::Result<Gatewa
         realism: Realism::default(),
         signer: Signer::default(),
         insights: Insights::default(),
+        stacks: Stacks::default(),
     });
     let serving = Arc::clone(&gateway);
     tokio::spawn(serve(listener, move |request| {
@@ -324,6 +334,15 @@ impl Gateway {
         };
         if cbor {
             return cbor_answer(response).await;
+        }
+        // moto has no such stack (400); an IAM refusal (403) stands.
+        let describe = call.as_ref().is_some_and(|c| c.action() == "cloudformation:DescribeStackResource");
+        if describe && response.status() == StatusCode::BAD_REQUEST {
+            if let Some(xml) = self.stacks.describe(&request_body) {
+                let mut answer = Response::new(full(xml));
+                answer.headers_mut().insert("content-type", HeaderValue::from_static("text/xml"));
+                return answer;
+            }
         }
         // Decided before the response: whether it names new resources, and whether it must hide
         // young ones from this caller.

@@ -12,7 +12,8 @@
 //!
 //! It also runs the Logs Insights commands the recorder's queries use, which moto does not
 //! (`insights`), and translates the CBOR protocol the SDK calls CloudWatch in to the JSON moto
-//! reads (`cbor`).
+//! reads (`cbor`), and answers CloudFormation's DescribeStackResource for the resources the
+//! harness names (`stacks`), the local stack having no CloudFormation.
 
 mod cbor;
 mod function;
@@ -21,6 +22,7 @@ mod insights;
 mod realism;
 mod resign;
 mod runtime_api;
+mod stacks;
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -84,7 +84,7 @@ impl Call {
 }
 
 /// The value of one field of a form-encoded body (`Action=DescribeFlowLogs&Version=...`).
-fn form_value(body: &[u8], name: &str) -> Option<String> {
+pub(crate) fn form_value(body: &[u8], name: &str) -> Option<String> {
     let body = std::str::from_utf8(body).ok()?;
     body.split('&').find_map(|pair| pair.strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
 }

@@ -512,6 +512,39 @@ mod tests {
     }
 
     #[test]
+    fn text_written_into_the_log_group_by_someone_else_never_reaches_the_email() {
+        // Security review L1: anyone allowed logs:PutLogEvents on the group can write a line whose
+        // fields say anything. A service name off AWS's list and an address that does not parse
+        // are never carried into the analysis, so never printed.
+        let lure = "S3  ACTION REQUIRED: sign in at https://evil.example";
+        let mut answers = answers();
+        answers.private.push(row(&[
+            ("action", "ACCEPT"),
+            ("flowDirection", "egress"),
+            ("pktSrcAwsService", lure),
+            ("totalBytes", "5000"),
+            ("records", "1"),
+        ]));
+        answers.pairs.insert(
+            0,
+            row(&[
+                ("flowDirection", "egress"),
+                ("srcAddr", "10.0.0.220"),
+                ("dstAddr", "10.0.1.25"),
+                ("pktSrcAddr", "evil.example"),
+                ("pktDstAddr", "10.0.1.25"),
+                ("pktSrcAwsService", lure),
+                ("pktDstAwsService", "-"),
+                ("totalBytes", "999999999999"),
+            ]),
+        );
+        let a = analyse(&answers, 0.045).unwrap();
+        let everything = format!("{a:?}");
+        assert!(!everything.contains("evil") && !everything.contains("ACTION REQUIRED"), "{everything}");
+        assert!(a.talkers.iter().all(|t| t.remote.parse::<IpAddr>().is_ok()), "{:?}", a.talkers);
+    }
+
+    #[test]
     fn a_cut_pair_list_says_exactly_how_many_bytes_it_left_out() {
         let mut answers = answers();
         answers.pairs.truncate(3);

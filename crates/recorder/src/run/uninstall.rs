@@ -8,6 +8,12 @@
 //! Guide, "Custom resource request objects" and "Custom resource response objects"): the answer
 //! is a PUT of a JSON document to the request's pre-signed `ResponseURL`, with an empty
 //! content type.
+//!
+//! Anyone allowed to invoke the sweeper can send a request of that shape, so nothing in one is
+//! believed ([`serve`]): it must name this stack's id and this resource, its answer can only go to
+//! CloudFormation's response bucket over HTTPS, and a Delete acts only while CloudFormation says
+//! it is deleting this resource. A request that fails any of these is refused, logged, and
+//! neither acted on nor answered.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,8 +29,31 @@ use crate::config::SweepConfig;
 use crate::error::{RecorderError, Result};
 use crate::flowlogs::FlowLogs;
 use crate::protocol::Input;
+use crate::stack::Stack;
 use crate::store::SlotTable;
 use crate::tokens::Executions;
+
+/// The custom resource's logical id in `template.yaml`.
+pub const LOGICAL_ID: &str = "UninstallCleanup";
+
+/// The status CloudFormation gives a resource it is deleting (CloudFormation API Reference,
+/// "StackResourceDetail").
+const DELETING: &str = "DELETE_IN_PROGRESS";
+
+/// A Delete's wait between passes is the template's 35 s; none waits longer than this, whatever
+/// the request says.
+const MAX_SETTLE: Duration = Duration::from_secs(60);
+
+/// How long the answer's PUT may take: a slow or silent host cannot hold the function.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The clients the cleanup uses.
+pub struct Cleanup<'a> {
+    pub ec2: &'a FlowLogs,
+    pub slots: &'a SlotTable,
+    pub executions: &'a Executions,
+    pub stack: &'a Stack,
+}
 
 /// What one uninstall did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -141,19 +170,74 @@ fn envelope(request: &CleanupRequest) -> Result<Envelope<'_>> {
     })
 }
 
-/// Where the answer to a request goes.
-pub fn response_url(request: &CleanupRequest) -> Result<&str> {
-    envelope(request).map(|e| e.response_url)
+/// Serves one custom-resource request: a request that is not CloudFormation's own for this
+/// stack's cleanup is refused ([`RecorderError::Refused`]) before anything is done or answered;
+/// otherwise it is handled and the answer PUT to its `ResponseURL`. A status CloudFormation could
+/// not be asked for is an error too, with no answer: Lambda invokes the function again.
+pub async fn serve(
+    config: &SweepConfig,
+    clients: &Cleanup<'_>,
+    request: &CleanupRequest,
+) -> Result<CloudFormationCustomResourceResponse> {
+    let envelope = envelope(request)?;
+    if let Err(reason) = genuine(config, &envelope) {
+        warn!(%reason, request_id = envelope.request_id, "a custom-resource request was refused");
+        return Err(RecorderError::Refused(reason));
+    }
+    if envelope.delete.is_some() {
+        let status = clients.stack.resource_status(&config.stack_id, LOGICAL_ID).await?;
+        if status != DELETING {
+            let reason = format!("a Delete while CloudFormation says {LOGICAL_ID} is {status}, not {DELETING}");
+            warn!(%reason, request_id = envelope.request_id, "a custom-resource request was refused");
+            return Err(RecorderError::Refused(reason));
+        }
+    }
+    let response = handle(config, clients, request).await;
+    respond(envelope.response_url, &response).await?;
+    Ok(response)
 }
 
-/// Handles one custom-resource request: Create and Update do nothing; Delete uninstalls. The
-/// answer to send to CloudFormation is returned, and never an error: a failed cleanup answers
+/// Why a request cannot be CloudFormation's own for this stack's cleanup, if it cannot.
+fn genuine(config: &SweepConfig, envelope: &Envelope<'_>) -> std::result::Result<(), String> {
+    if envelope.stack_id != config.stack_id {
+        return Err(format!("StackId {:?} is not this stack's ({})", envelope.stack_id, config.stack_id));
+    }
+    if envelope.logical_resource_id != LOGICAL_ID {
+        return Err(format!("LogicalResourceId {:?} is not {LOGICAL_ID}", envelope.logical_resource_id));
+    }
+    answer_goes_to_cloudformation(envelope.response_url, config.endpoint_override.as_deref())
+}
+
+/// The answer goes only to CloudFormation's response bucket, over HTTPS: a host
+/// `cloudformation-custom-resource-response-<region>` under `amazonaws.com` (`.com.cn` in China),
+/// as CloudFormation's requests name it (CloudFormation User Guide, "Custom resource request
+/// objects", `ResponseURL`). Where `AWS_ENDPOINT_URL` points the SDK at another endpoint (the
+/// local stack), that endpoint's scheme and host are CloudFormation's.
+fn answer_goes_to_cloudformation(url: &str, endpoint_override: Option<&str>) -> std::result::Result<(), String> {
+    let refused = |why: &str| Err(format!("ResponseURL {:?} {why}", crate::notify::printable(url, 200)));
+    let Ok(uri) = url.parse::<hyper::Uri>() else { return refused("is not a URL") };
+    let (scheme, host) = (uri.scheme_str().unwrap_or_default(), uri.host().unwrap_or_default());
+    if let Some(local) = endpoint_override.and_then(|e| e.parse::<hyper::Uri>().ok()) {
+        if local.scheme_str() == Some(scheme) && local.host() == Some(host) {
+            return Ok(());
+        }
+    }
+    if scheme != "https" {
+        return refused("is not HTTPS");
+    }
+    let aws = [".amazonaws.com", ".amazonaws.com.cn"].iter().any(|suffix| host.ends_with(suffix));
+    if !aws || !host.starts_with("cloudformation-custom-resource-response-") {
+        return refused("is not CloudFormation's response bucket");
+    }
+    Ok(())
+}
+
+/// Handles one genuine custom-resource request: Create and Update do nothing; Delete uninstalls.
+/// The answer to send to CloudFormation is returned, and never an error: a failed cleanup answers
 /// FAILED with the reason, so the stack stops and says why rather than leaving flow logs on.
-pub async fn handle(
+async fn handle(
     config: &SweepConfig,
-    ec2: &FlowLogs,
-    slots: &SlotTable,
-    executions: &Executions,
+    clients: &Cleanup<'_>,
     request: &CleanupRequest,
 ) -> CloudFormationCustomResourceResponse {
     let mut response = CloudFormationCustomResourceResponse::default();
@@ -168,7 +252,7 @@ pub async fn handle(
         }
         // Create and Update: nothing to set up.
         let Some(properties) = envelope.delete else { return Ok(HashMap::new()) };
-        let report = uninstall(config, ec2, slots, executions, settle(properties)?).await?;
+        let report = uninstall(config, clients.ec2, clients.slots, clients.executions, settle(properties)?).await?;
         Ok(HashMap::from([
             ("StoppedExecutions".to_owned(), report.stopped_executions.len().to_string()),
             ("DeletedFlowLogs".to_owned(), report.deleted_flow_log_ids.len().to_string()),
@@ -192,13 +276,13 @@ pub async fn handle(
 fn settle(properties: &CleanupProperties) -> Result<Duration> {
     let Some(text) = &properties.settle_seconds else { return Ok(Duration::from_secs(35)) };
     text.parse::<u64>()
-        .map(Duration::from_secs)
+        .map(|seconds| Duration::from_secs(seconds).min(MAX_SETTLE))
         .map_err(|_| RecorderError::InvalidInput(format!("SettleSeconds {text:?} is not a whole number of seconds")))
 }
 
 /// PUTs the answer to the request's pre-signed URL, with the SDK's own TLS stack (rustls, the
-/// system's roots).
-pub async fn respond(url: &str, response: &CloudFormationCustomResourceResponse) -> Result<()> {
+/// system's roots), within [`ANSWER_TIMEOUT`].
+async fn respond(url: &str, response: &CloudFormationCustomResourceResponse) -> Result<()> {
     use http_body_util::{BodyExt, Full};
     let failed = |message: String| RecorderError::Transient { operation: "CloudFormation response", message };
     let body = serde_json::to_vec(response).map_err(|e| failed(e.to_string()))?;
@@ -214,7 +298,10 @@ pub async fn respond(url: &str, response: &CloudFormationCustomResourceResponse)
         .header("content-length", body.len())
         .body(Full::new(bytes::Bytes::from(body)))
         .map_err(|e| RecorderError::InvalidInput(format!("ResponseURL {url:?}: {e}")))?;
-    let answer = client.request(request).await.map_err(|e| failed(e.to_string()))?;
+    let answer = tokio::time::timeout(ANSWER_TIMEOUT, client.request(request))
+        .await
+        .map_err(|_| failed(format!("no answer within {} s", ANSWER_TIMEOUT.as_secs())))?
+        .map_err(|e| failed(e.to_string()))?;
     let status = answer.status();
     if !status.is_success() {
         let text = answer.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
@@ -231,6 +318,7 @@ mod tests {
     fn the_settle_time_is_read_from_the_properties_and_a_bad_one_is_named() {
         assert_eq!(settle(&CleanupProperties { settle_seconds: Some("3".into()) }).unwrap(), Duration::from_secs(3));
         assert_eq!(settle(&CleanupProperties::default()).unwrap(), Duration::from_secs(35));
+        assert_eq!(settle(&CleanupProperties { settle_seconds: Some("300".into()) }).unwrap(), MAX_SETTLE);
         let bad = settle(&CleanupProperties { settle_seconds: Some("soon".into()) }).unwrap_err().to_string();
         assert!(bad.contains("\"soon\""), "{bad}");
     }
@@ -250,6 +338,28 @@ mod tests {
         let properties = envelope.delete.expect("a Delete");
         assert_eq!(envelope.physical_resource_id, Some("s-uninstall-cleanup"));
         assert_eq!(properties.settle_seconds.as_deref(), Some("35"));
+    }
+
+    #[test]
+    fn the_answer_goes_only_to_cloudformations_response_bucket_over_https() {
+        let ok = |url| answer_goes_to_cloudformation(url, None);
+        ok("https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/arn%3Aaws?X-Amz-Signature=1")
+            .unwrap();
+        ok("https://cloudformation-custom-resource-response-cnnorth1.s3.cn-north-1.amazonaws.com.cn/x").unwrap();
+        for (url, why) in [
+            ("http://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/x", "is not HTTPS"),
+            ("https://attacker.example/x", "is not CloudFormation's response bucket"),
+            ("https://my-bucket.s3.amazonaws.com/x", "is not CloudFormation's response bucket"),
+            ("https://cloudformation-custom-resource-response-x.attacker.example/x", "response bucket"),
+            ("not a url at all", "is not a URL"),
+        ] {
+            let err = ok(url).unwrap_err();
+            assert!(err.contains(why) && err.contains(&format!("{url:?}")), "{url}: {err}");
+        }
+        // The local stack: its own scheme and host only
+        let local = Some("http://127.0.0.1:4566");
+        answer_goes_to_cloudformation("http://127.0.0.1:40123/cfn-response", local).unwrap();
+        answer_goes_to_cloudformation("http://10.0.0.1:40123/cfn-response", local).unwrap_err();
     }
 
     #[test]
