@@ -26,8 +26,11 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed ## Install the tools: moto, cfn-lint, asl-validator, SAM CLI, cargo-lambda, zig
-	@rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+setup: $(VENV)/.installed node_modules/.installed ## Install the tools: the pinned Rust toolchain, moto, cfn-lint, asl-validator, SAM CLI, cargo-lambda, zig
+	@# rust-toolchain.toml's toolchain, components and arm64 target; nothing to do once installed.
+	@out=$$(rustup toolchain install --no-self-update 2>&1) || { echo "$$out" >&2; exit 1; }
+	@rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || \
+	  { echo "make setup: rustup did not install the aarch64-unknown-linux-gnu target rust-toolchain.toml names" >&2; exit 1; }
 
 build: ## Build every crate of the workspace for this machine
 	cargo build --locked --workspace --all-targets
