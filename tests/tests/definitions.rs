@@ -333,6 +333,7 @@ fn the_wait_times_out_after_the_recording_time_read_from_the_state() {
             timeout_seconds: 900,
             record_at_least_until: "t".into(),
             report_delay_seconds: 300,
+            on_demand: None,
         })
     }).unwrap()});
     assert_eq!(recording["start"]["recording"]["timeoutSeconds"], 900);

@@ -462,6 +462,7 @@ async fn the_sweep_hands_a_dead_owners_open_episode_over_and_a_malformed_slot_bl
             started_at: "2024-05-14T10:15:00Z".into(),
             flow_log_ids: vec![],
             task_token: None,
+            on_demand: false,
         }),
         ..Slot::default()
     };

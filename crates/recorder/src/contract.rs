@@ -53,6 +53,36 @@ pub struct Recording {
     /// The longest the report waits after the stop for records to reach the log group.
     #[serde(default)]
     pub report_delay_seconds: u32,
+    /// Asked for by hand (`make record`), not started by an alarm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand: Option<OnDemand>,
+}
+
+/// A recording asked for by hand: the execution's input is `{"record": {...}}` (`make record`,
+/// or `aws stepfunctions start-execution`), validated as an alarm event is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OnDemand {
+    pub nat_gateway_id: String,
+    /// How long to record, at most RecordingTime.
+    pub minutes: u32,
+    /// Who asked, as the request says (`make record` writes the caller's ARN). Step Functions
+    /// keeps no caller of an execution; CloudTrail's StartExecution event does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+}
+
+impl OnDemand {
+    /// The request in an execution's input, if the input is one (`{"record": {...}}`); a
+    /// malformed one is an error naming what is wrong.
+    pub fn requested(input: &serde_json::Value) -> crate::Result<Option<Self>> {
+        let Some(request) = input.get("record") else { return Ok(None) };
+        serde_json::from_value(request.clone()).map(Some).map_err(|e| {
+            crate::RecorderError::InvalidInput(format!(
+                "a recording asked for by hand must be {{\"record\": {{\"natGatewayId\": \"nat-...\", \"minutes\": N, \"requestedBy\": \"...\"}}}}: {e}"
+            ))
+        })
+    }
 }
 
 /// The log stream VPC Flow Logs writes an interface's records to, in a CloudWatch Logs group.
@@ -85,6 +115,9 @@ pub enum SkipReason {
     /// Another execution is recording this NAT Gateway: it records this episode too, and hands
     /// the NAT Gateway over to a successor if the episode is still open when it stops.
     AlreadyRecording,
+    /// A recording asked for by hand while an ALARM episode is open that nobody records yet:
+    /// the episode's own recording is starting (a hand-over), and takes the NAT Gateway.
+    RecordingStarting,
     /// This ALARM episode, or a later one, was already decided: recorded, covered by a
     /// recording, or refused.
     DuplicateAlarm,
@@ -105,6 +138,7 @@ impl SkipReason {
             Self::NoNatGateway => "the alarm has no NatGatewayId dimension",
             Self::NotAnAlarm => "the alarm did not enter the ALARM state",
             Self::AlreadyRecording => "this NAT Gateway is already being recorded",
+            Self::RecordingStarting => "an alarm episode of this NAT Gateway is open and its recording is starting",
             Self::DuplicateAlarm => "this alarm episode, or a later one, was already handled",
             Self::LimitReached => "NumOfRecordings has been reached for this NAT Gateway",
             Self::NatGatewayUnavailable => "the NAT Gateway is deleted, being deleted or failed",
@@ -376,6 +410,7 @@ mod tests {
             timeout_seconds: 900,
             record_at_least_until: "2024-05-14T10:20:02Z".into(),
             report_delay_seconds: 300,
+            on_demand: None,
         }
     }
 

@@ -10,7 +10,9 @@
 //! - a step may crash after its write and run again (a Lambda retry), or fail for good after
 //!   its claim (the Catch into StopRecording), within a budget;
 //! - an owner may die (StopFailed, a manual StopExecution), within a budget; the sweep deletes a
-//!   dead execution's flow logs, releases its slot and starts the successor of an open episode.
+//!   dead execution's flow logs, releases its slot and starts the successor of an open episode;
+//! - someone may ask for a recording by hand (`make record`), once, at any point: it claims like
+//!   an ALARM, ends only at its time (the wait's timeout), and counts against no limit.
 //!
 //! The store is one versioned cell, so each write is atomic with its read (DynamoDB's
 //! conditional put on the version: `store.rs`); the interleavings that matter are between
@@ -41,6 +43,8 @@ struct Bounds {
     deaths: u8,
     /// NumOfRecordings (0: none).
     limit: u32,
+    /// Whether a recording may be asked for by hand.
+    on_demand: bool,
 }
 
 fn alarm_at(episode: usize) -> Millis {
@@ -81,12 +85,25 @@ struct Execution {
     /// Ghost: the protocol gave its count back (a start that failed, a dead owner that created
     /// nothing).
     gave_back: bool,
+    /// Asked for by hand at `alarm_at`; `held` once it took the slot (it claims no episode).
+    on_demand: bool,
+    held: bool,
 }
 
 impl Execution {
     /// An execution started with the ALARM at `alarm_at`, before its first step.
     fn new(name: String, alarm_at: Millis) -> Self {
-        Execution { name, alarm_at, pc: Pc::Start, claimed: None, failed: false, captured: false, gave_back: false }
+        Execution {
+            name,
+            alarm_at,
+            pc: Pc::Start,
+            claimed: None,
+            failed: false,
+            captured: false,
+            gave_back: false,
+            on_demand: false,
+            held: false,
+        }
     }
 }
 
@@ -117,12 +134,20 @@ struct World {
     /// Ghost: episodes open while a dead owner held the slot: nothing records the NAT Gateway
     /// until the sweep (DESIGN's bound for a dead owner).
     open_while_dead: BTreeSet<usize>,
+    /// Ghost: episodes already known to have ended when a recording was asked for by hand; any
+    /// other that ends while that recording holds the slot was recorded by it, from the request.
+    ended_before_by_hand: BTreeSet<usize>,
+    /// Ghost: episodes whose StartRecording found a recording by hand holding the NAT Gateway:
+    /// covered if they end while it holds it, to be recorded by a successor if not.
+    left_to_by_hand: BTreeSet<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Action {
     DeliverAlarm(usize),
     DeliverOk(usize),
+    /// `make record`: an execution asked for by hand, now.
+    RequestOnDemand,
     Step(usize),
     /// The step runs, writes, and crashes: it runs again.
     CrashAfterWrite(usize),
@@ -183,6 +208,15 @@ impl World {
             }
         }
         let Some(owner_at) = self.slot.owner.as_ref().map(|o| o.alarm_at) else { return };
+        if self.slot.owner.as_ref().is_some_and(|o| o.on_demand) {
+            for episode in 0..self.alarms.len() {
+                let during = !self.ended_before_by_hand.contains(&episode) || self.left_to_by_hand.contains(&episode);
+                if self.alarms[episode] > 0 && self.known_ended(episode) && during {
+                    self.covered.insert(episode);
+                }
+            }
+            return;
+        }
         for episode in 0..self.alarms.len() {
             if self.alarms[episode] > 0 && self.known_ended(episode) && owner_at <= alarm_at(episode) {
                 self.covered.insert(episode);
@@ -211,6 +245,27 @@ impl Protocol {
     fn run(&self, world: &mut World, index: usize, crash: bool) {
         let e = world.executions[index].clone();
         let next = match e.pc {
+            Pc::Start if e.on_demand => {
+                // Now: after every event delivered so far
+                let delivered = (0..world.alarms.len())
+                    .filter(|i| world.alarms[*i] > 0)
+                    .map(alarm_at)
+                    .chain((0..world.oks.len()).filter(|i| world.oks[*i] > 0).map(ok_at));
+                let now = delivered.max().unwrap_or_default() + 1;
+                let input = Input::OnDemand { at: now, execution: e.name.clone(), started_at: "asked".into() };
+                match world.apply(&input).effect {
+                    Effect::Start(Start::Record { retried, .. }) => {
+                        if !retried {
+                            world.ended_before_by_hand =
+                                (0..world.alarms.len()).filter(|e| world.known_ended(*e)).collect();
+                        }
+                        world.executions[index].held = true;
+                        Pc::Create
+                    }
+                    Effect::Start(Start::Skip { .. }) => Pc::Done,
+                    other => panic!("StartRecording (by hand) got {other:?}"),
+                }
+            }
             Pc::Start => {
                 let episode = ((e.alarm_at - 10) / 100) as usize;
                 if world.handled.insert(episode) && world.known_ended(episode) {
@@ -237,6 +292,13 @@ impl Protocol {
                         Pc::Create
                     }
                     Effect::Start(Start::Skip { reason, .. }) => {
+                        // A recording by hand holds the NAT Gateway: it records it at the time
+                        // this one would have; an episode still open when it ends is handed over.
+                        if reason == SkipReason::AlreadyRecording
+                            && world.slot.owner.as_ref().is_some_and(|o| o.on_demand)
+                        {
+                            world.left_to_by_hand.insert(episode);
+                        }
                         if reason == SkipReason::LimitReached {
                             world.refused.insert(world.slot.decided.unwrap_or_default());
                         }
@@ -312,6 +374,8 @@ impl Model for Protocol {
             open_while_dead: BTreeSet::new(),
             superseded: BTreeSet::new(),
             refused: BTreeSet::new(),
+            ended_before_by_hand: BTreeSet::new(),
+            left_to_by_hand: BTreeSet::new(),
         }]
     }
 
@@ -339,9 +403,12 @@ impl Model for Protocol {
                     }
                 }
             }
-            if world.deaths > 0 && e.claimed.is_some() {
+            if world.deaths > 0 && (e.claimed.is_some() || e.held) {
                 actions.push(Action::Die(index));
             }
+        }
+        if self.bounds.on_demand && !world.executions.iter().any(|e| e.on_demand) {
+            actions.push(Action::RequestOnDemand);
         }
         if world.sweep_has_work() {
             actions.push(Action::Sweep);
@@ -364,6 +431,11 @@ impl Model for Protocol {
                         world.executions[index].pc = Pc::AtLeast;
                     }
                 }
+            }
+            Action::RequestOnDemand => {
+                let mut execution = Execution::new("by-hand".into(), 0);
+                execution.on_demand = true;
+                world.executions.push(execution);
             }
             Action::Step(index) => self.run(&mut world, index, false),
             Action::CrashAfterWrite(index) => {
@@ -460,6 +532,9 @@ impl Model for Protocol {
                         })
                 },
             ),
+            Property::always("a recording by hand is never resumed by an OK", |_: &Protocol, w: &World| {
+                w.executions.iter().all(|e| !(e.on_demand && e.pc == Pc::AtLeast))
+            }),
             Property::sometimes("a hand-over happens", |_: &Protocol, w: &World| {
                 w.executions.iter().any(|e| e.name.starts_with("handover-"))
             }),
@@ -500,14 +575,22 @@ fn deep() -> bool {
 #[test]
 fn every_interleaving_of_two_episodes_delivered_up_to_twice_keeps_the_promise() {
     let crashes = if deep() { 2 } else { 1 };
-    let bounds = Bounds { episodes: 2, deliveries: 2, crashes, deaths: 1, limit: 0 };
+    let bounds = Bounds { episodes: 2, deliveries: 2, crashes, deaths: 1, limit: 0, on_demand: false };
     assert!(check(bounds, deep()) > 1_000_000, "the model explored too little to mean anything");
+}
+
+#[test]
+fn every_interleaving_with_a_recording_asked_for_by_hand_keeps_the_promise() {
+    let limit = 1;
+    let bounds = Bounds { episodes: 2, deliveries: 1, crashes: 1, deaths: 1, limit, on_demand: true };
+    assert!(check(bounds, deep()) > 10_000, "the model explored too little to mean anything");
 }
 
 #[test]
 fn every_interleaving_under_a_limit_keeps_the_promise() {
     let episodes = if deep() { 3 } else { 2 };
-    assert!(check(Bounds { episodes, deliveries: 1, crashes: 1, deaths: 1, limit: 1 }, deep()) > 1_000);
+    let bounds = Bounds { episodes, deliveries: 1, crashes: 1, deaths: 1, limit: 1, on_demand: false };
+    assert!(check(bounds, deep()) > 1_000);
 }
 
 #[test]
@@ -516,6 +599,6 @@ fn every_interleaving_of_three_episodes_delivered_once_keeps_the_promise() {
         eprintln!("three episodes: `make model`");
         return;
     }
-    let bounds = Bounds { episodes: 3, deliveries: 1, crashes: 1, deaths: 1, limit: 0 };
+    let bounds = Bounds { episodes: 3, deliveries: 1, crashes: 1, deaths: 1, limit: 0, on_demand: false };
     assert!(check(bounds, true) > 1_000_000);
 }

@@ -248,6 +248,7 @@ fn owned_by(execution: &str) -> Slot {
         started_at: "2024-01-01T00:00:00Z".into(),
         flow_log_ids: vec![],
         task_token: None,
+        on_demand: false,
     };
     Slot { alarm_seen: Some(1), decided: Some(1), recordings: 1, owner: Some(owner), ..Slot::default() }
 }

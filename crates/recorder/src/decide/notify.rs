@@ -469,7 +469,10 @@ pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
         _ => None,
     };
 
+    let by_hand = report.recording.and_then(|r| r.on_demand.as_ref());
     let headline = match (&ending, &duration) {
+        (Ending::Timeout, Some(d)) if by_hand.is_some() => format!("recorded {d} by hand"),
+        (Ending::Timeout, None) if by_hand.is_some() => "recorded by hand".into(),
         (Ending::AlarmOk, Some(d)) => format!("recorded {d}, alarm back to OK"),
         (Ending::Timeout, Some(d)) => format!("recorded {d}, stopped at the time limit"),
         (Ending::AlarmOk, None) => "recorded, alarm back to OK".into(),
@@ -502,7 +505,15 @@ pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
     if let Some(d) = &duration {
         line("Duration", d);
     }
-    line("Why", &event_text(&ending.describe()));
+    match (by_hand, &ending) {
+        (Some(asked), Ending::Timeout) => line("Why", &format!("asked for by hand, for {} minutes", asked.minutes)),
+        _ => line("Why", &event_text(&ending.describe())),
+    }
+    if let Some(asked) = by_hand {
+        // Step Functions keeps no caller; the request says who, and CloudTrail can confirm it.
+        let who = asked.requested_by.as_deref().map_or("nobody named".into(), |by| printable(by, 256));
+        line("Asked by", &format!("{who} (as the request says; CloudTrail's StartExecution event names the caller)"));
+    }
     if let Some(recording) = report.recording {
         line("Interfaces", &recording.network_interface_ids.join(", "));
         line("Log group", context.log_group_name);
@@ -595,6 +606,7 @@ mod tests {
             timeout_seconds: 900,
             record_at_least_until: "2024-05-14T10:20:02Z".into(),
             report_delay_seconds: 300,
+            on_demand: None,
         }
     }
 
@@ -640,6 +652,25 @@ mod tests {
             "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:logs-insights"
         ));
         assert!(email.body.contains("$252Fvpc$252Fflowlogs"), "{}", email.body);
+    }
+
+    #[test]
+    fn a_recording_asked_for_by_hand_says_so_and_who_asked() {
+        let mut recording = recording();
+        recording.on_demand = Some(crate::contract::OnDemand {
+            nat_gateway_id: recording.nat_gateway_id.clone(),
+            minutes: 30,
+            requested_by: Some("arn:aws:iam::123456789012:user/alice\u{1b}[31m".into()),
+        });
+        let stop = stop(Ending::Timeout);
+        let email = compose(&report(Some(&recording), Some(&stop)), &CONTEXT);
+        assert!(email.subject.ends_with("recorded 12m 32s by hand"), "{}", email.subject);
+        assert!(email.body.contains("Why         asked for by hand, for 30 minutes\n"), "{}", email.body);
+        let asked = email.body.lines().find(|l| l.starts_with("Asked by")).expect("an Asked by line");
+        assert!(
+            asked.starts_with("Asked by    arn:aws:iam::123456789012:user/alice[31m (as the request says"),
+            "{asked}"
+        );
     }
 
     #[test]

@@ -66,6 +66,10 @@ pub struct Owner {
     /// The task token of its wait, once token-register stored it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_token: Option<String>,
+    /// A recording asked for by hand: it ends at its time, never at an OK, and counts against
+    /// no limit. `alarm_at` is then the time it was asked for.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_demand: bool,
 }
 
 /// What happened, as one step reports it.
@@ -73,6 +77,8 @@ pub struct Owner {
 pub enum Input {
     /// StartRecording handles an ALARM (`event` is its JSON text) for `execution`.
     Alarm { at: Millis, event: String, execution: String, started_at: String, max_recordings: u32 },
+    /// StartRecording handles a recording asked for by hand at `at`, for `execution`.
+    OnDemand { at: Millis, execution: String, started_at: String },
     /// The resolver handles an OK.
     Ok { at: Millis },
     /// StartRecording created these flow logs (before it checks them).
@@ -142,9 +148,10 @@ fn later(known: Option<Millis>, at: Millis) -> Option<Millis> {
 }
 
 impl Slot {
-    /// Whether an OK later than the owner's episode is known: its recording ends.
+    /// Whether an OK later than the owner's episode is known: its recording ends. A recording
+    /// asked for by hand has no episode to end.
     pub fn owner_episode_ended(&self) -> bool {
-        self.owner.as_ref().is_some_and(|o| self.ok_seen.is_some_and(|ok| ok > o.alarm_at))
+        self.owner.as_ref().is_some_and(|o| !o.on_demand && self.ok_seen.is_some_and(|ok| ok > o.alarm_at))
     }
 
     /// An open episode that nobody records and nothing refused: it needs an execution.
@@ -165,7 +172,7 @@ impl Slot {
     /// [`Slot::orphaned_episode`] names it for a successor.
     fn release(&mut self, uncount: bool) {
         let Some(owner) = self.owner.take() else { return };
-        if uncount {
+        if uncount && !owner.on_demand {
             self.recordings = self.recordings.saturating_sub(1);
         }
         if let Some(seen) = self.alarm_seen.filter(|seen| *seen > owner.alarm_at) {
@@ -217,11 +224,14 @@ pub fn step(slot: &Slot, input: &Input) -> Outcome {
             }
             Effect::Start(alarm(&mut next, *at, execution, started_at, *max_recordings))
         }
+        Input::OnDemand { at, execution, started_at } => {
+            Effect::Start(on_demand(&mut next, *at, execution, started_at))
+        }
         Input::Ok { at } => {
             next.ok_seen = later(next.ok_seen, *at);
             match &next.owner {
                 // This OK ends the owner's episode (a later one may have already).
-                Some(owner) if *at > owner.alarm_at => match &owner.task_token {
+                Some(owner) if !owner.on_demand && *at > owner.alarm_at => match &owner.task_token {
                     Some(token) => Effect::Resume { execution: owner.execution.clone(), task_token: token.clone() },
                     None => Effect::Marked { execution: owner.execution.clone() },
                 },
@@ -312,8 +322,40 @@ fn alarm(slot: &mut Slot, at: Millis, execution: &str, started_at: &str, max_rec
         started_at: started_at.to_owned(),
         flow_log_ids: Vec::new(),
         task_token: None,
+        on_demand: false,
     });
     Start::Record { alarm_at: episode, started_at: started_at.to_owned(), retried: false }
+}
+
+/// A recording asked for by hand at `at` (now) for `execution`: it takes a free slot, and decides
+/// and counts nothing, so an episode that opens meanwhile is still recorded, by a successor once
+/// it ends (see [`Slot::release`]).
+fn on_demand(slot: &mut Slot, at: Millis, execution: &str, started_at: &str) -> Start {
+    if let Some(owner) = slot.owned_by(execution) {
+        return Start::Record { alarm_at: owner.alarm_at, started_at: owner.started_at.clone(), retried: true };
+    }
+    let skip = |reason| Start::Skip { reason, notify: false };
+    if slot.owner.is_some() {
+        return skip(SkipReason::AlreadyRecording);
+    }
+    if slot.fenced {
+        return skip(SkipReason::Uninstalling);
+    }
+    // An open episode nobody records has a successor starting (a hand-over, or the sweep's): it
+    // takes the NAT Gateway. Were this to take it first, that successor would be refused, and
+    // once this ends the same episode would need a successor of the same name.
+    if slot.orphaned_episode().is_some() {
+        return skip(SkipReason::RecordingStarting);
+    }
+    slot.owner = Some(Owner {
+        execution: execution.to_owned(),
+        alarm_at: at,
+        started_at: started_at.to_owned(),
+        flow_log_ids: Vec::new(),
+        task_token: None,
+        on_demand: true,
+    });
+    Start::Record { alarm_at: at, started_at: started_at.to_owned(), retried: false }
 }
 
 #[cfg(test)]

@@ -41,6 +41,34 @@ pub struct Spike {
     pub alarm_at_millis: i64,
 }
 
+/// A recording asked for by hand, once checked as an ALARM is: a well-formed id of a NAT Gateway
+/// the stack watches, for 1 minute up to RecordingTime. Returns it with its length in seconds.
+pub fn by_hand(
+    request: &crate::contract::OnDemand,
+    watched: &Watched,
+    recording_time_seconds: u32,
+) -> crate::Result<Judgement<u32>> {
+    let invalid = |problem: String| Err(crate::RecorderError::InvalidInput(problem));
+    let nat = &request.nat_gateway_id;
+    if !is_nat_gateway_id(nat) {
+        return invalid(format!(
+            "natGatewayId {:?} is not a NAT Gateway id (nat- and 8 or 17 hex digits)",
+            crate::notify::printable(nat, 40)
+        ));
+    }
+    let most = recording_time_seconds / 60;
+    if request.minutes == 0 || request.minutes > most {
+        return invalid(format!("minutes {} is not from 1 to {most} (RecordingTime allows {most})", request.minutes));
+    }
+    if let Some(by) = request.requested_by.as_deref().filter(|by| by.chars().count() > 256) {
+        return invalid(format!("requestedBy is {} characters long, more than 256", by.chars().count()));
+    }
+    if !watched.nat_gateway_ids.iter().any(|id| id == nat) {
+        return Ok(Judgement::Skip(SkipReason::NotWatched));
+    }
+    Ok(Judgement::Act(request.minutes * 60))
+}
+
 /// An OK that may end a recording.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Calm {
@@ -111,6 +139,27 @@ mod tests {
             alarm_name_prefix: "nat-recorder.NatGatewaySpike.".into(),
             nat_gateway_ids: vec!["nat-0123456789abcdef0".into()],
         }
+    }
+
+    #[test]
+    fn a_recording_asked_for_by_hand_is_checked_as_an_alarm_is() {
+        use crate::contract::OnDemand;
+        let ask = |nat: &str, minutes| OnDemand { nat_gateway_id: nat.into(), minutes, requested_by: None };
+        let nat = "nat-0123456789abcdef0";
+        assert_eq!(by_hand(&ask(nat, 10), &watched(), 900).unwrap(), Judgement::Act(600));
+        assert_eq!(by_hand(&ask("nat-1234abcd", 5), &watched(), 900).unwrap(), Judgement::Skip(SkipReason::NotWatched));
+        for (request, why) in [
+            (ask("nat-0123456789abcdef0", 0), "minutes 0 is not from 1 to 15"),
+            (ask("nat-0123456789abcdef0", 16), "minutes 16 is not from 1 to 15 (RecordingTime allows 15)"),
+            (ask("i-0123456789abcdef0", 5), "natGatewayId \"i-0123456789abcdef0\" is not a NAT Gateway id"),
+        ] {
+            let err = by_hand(&request, &watched(), 900).unwrap_err().to_string();
+            assert!(err.contains(why), "{why:?} in {err}");
+        }
+        let input = serde_json::json!({"record": {"natGatewayId": nat, "minutes": "thirty"}});
+        let err = OnDemand::requested(&input).unwrap_err().to_string();
+        assert!(err.contains("minutes") && err.contains("{\"record\""), "{err}");
+        assert_eq!(OnDemand::requested(&serde_json::json!({"version": "0"})).unwrap(), None);
     }
 
     /// A day after the fixtures' alarms.

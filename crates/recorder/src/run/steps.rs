@@ -10,8 +10,8 @@ use tracing::{info, warn};
 use crate::analysis::{analyse, queries, Analysis, Answers};
 use crate::config::{NotifierConfig, ResolverConfig, StartConfig, StopConfig};
 use crate::contract::{
-    alarm_ok_output, Census, NotifyOutput, Recording, RegisterInput, RegisterOutput, ResolveOutcome, SkipReason,
-    StartInput, StartOutput, StateInput, StopOutput,
+    alarm_ok_output, Census, NotifyOutput, OnDemand, Recording, RegisterInput, RegisterOutput, ResolveOutcome,
+    SkipReason, StartInput, StartOutput, StateInput, StopOutput,
 };
 use crate::error::{RecorderError, Result};
 use crate::event::AlarmStateChange;
@@ -24,7 +24,7 @@ use crate::meter::Readings;
 use crate::metrics::Meter;
 use crate::notify::{arrival, compose, compose_skip, Arrival, Delivery, Report, ReportContext, TALKERS_SHOWN};
 use crate::protocol::{Effect, Input, Start};
-use crate::recording::{calm_from, spike_from, Judgement};
+use crate::recording::{self, calm_from, spike_from, Judgement};
 use crate::sns::Mailer;
 use crate::store::SlotTable;
 use crate::tokens::{Executions, Resume, TaskTokens};
@@ -60,11 +60,23 @@ fn at_least_until(claimed: DateTime<Utc>, config: &StartConfig) -> DateTime<Utc>
     DateTime::from_timestamp(claimed.timestamp() + minimum, 0).unwrap_or(claimed)
 }
 
-/// What is left of RecordingTime since the claim: a retried start does not start the clock
-/// again. At least one second (the wait's timeout must be positive).
-fn time_left(claimed: DateTime<Utc>, now: DateTime<Utc>, config: &StartConfig) -> u32 {
+/// What is left of the recording's time (RecordingTime, or the minutes asked for by hand) since
+/// the claim: a retried start does not start the clock again. At least one second (the wait's
+/// timeout must be positive).
+fn time_left(claimed: DateTime<Utc>, now: DateTime<Utc>, limit_seconds: u32) -> u32 {
     let spent = (now - claimed).num_seconds().max(0);
-    (i64::from(config.recording_time_seconds) - spent).clamp(1, i64::from(u32::MAX)) as u32
+    (i64::from(limit_seconds) - spent).clamp(1, i64::from(u32::MAX)) as u32
+}
+
+/// What StartRecording claims the NAT Gateway for: an ALARM's episode, or a recording asked for
+/// by hand.
+struct Claim {
+    nat: String,
+    input: Input,
+    spike_since_millis: Option<i64>,
+    /// RecordingTime, or the minutes asked for.
+    limit_seconds: u32,
+    on_demand: Option<OnDemand>,
 }
 
 /// "Already exists" on an interface that one of this execution's own flow logs records (a
@@ -118,20 +130,53 @@ pub async fn start_recording(
     input: StartInput,
     now: DateTime<Utc>,
 ) -> Result<StartOutput> {
-    let event_text = input.event.to_string();
-    let event = AlarmStateChange::from_value(input.event)?;
-    let spike = match spike_from(&event, &config.watched, now)? {
-        Judgement::Act(spike) => spike,
-        Judgement::Skip(reason) => {
-            info!(alarm = %event.detail.alarm_name, reason = reason.describe(), "skipped");
-            return Ok(StartOutput::Skip {
-                reason,
-                nat_gateway_id: event.nat_gateway_id().map(str::to_owned),
-                notify: false,
-            });
+    let claim = match OnDemand::requested(&input.event)? {
+        Some(request) => match recording::by_hand(&request, &config.watched, config.recording_time_seconds)? {
+            Judgement::Act(seconds) => Claim {
+                nat: request.nat_gateway_id.clone(),
+                input: Input::OnDemand {
+                    at: now.timestamp_millis(),
+                    execution: input.execution_arn.clone(),
+                    started_at: rfc3339(now),
+                },
+                spike_since_millis: None,
+                limit_seconds: seconds,
+                on_demand: Some(request),
+            },
+            Judgement::Skip(reason) => {
+                info!(nat_gateway_id = %request.nat_gateway_id, reason = reason.describe(), "skipped a recording asked for by hand");
+                return Ok(StartOutput::Skip { reason, nat_gateway_id: Some(request.nat_gateway_id), notify: false });
+            }
+        },
+        None => {
+            let event_text = input.event.to_string();
+            let event = AlarmStateChange::from_value(input.event)?;
+            match spike_from(&event, &config.watched, now)? {
+                Judgement::Act(spike) => Claim {
+                    nat: spike.nat_gateway_id,
+                    input: Input::Alarm {
+                        at: spike.alarm_at_millis,
+                        event: event_text,
+                        execution: input.execution_arn.clone(),
+                        started_at: rfc3339(now),
+                        max_recordings: config.max_recordings,
+                    },
+                    spike_since_millis: event.evaluated_since_millis(),
+                    limit_seconds: config.recording_time_seconds,
+                    on_demand: None,
+                },
+                Judgement::Skip(reason) => {
+                    info!(alarm = %event.detail.alarm_name, reason = reason.describe(), "skipped");
+                    return Ok(StartOutput::Skip {
+                        reason,
+                        nat_gateway_id: event.nat_gateway_id().map(str::to_owned),
+                        notify: false,
+                    });
+                }
+            }
         }
     };
-    let nat = spike.nat_gateway_id.clone();
+    let nat = claim.nat.clone();
     let span = tracing::info_span!("start_recording", nat_gateway_id = %nat, execution = %input.execution_arn);
     let _enter = span.enter();
 
@@ -144,15 +189,7 @@ pub async fn start_recording(
             notify: false,
         });
     }
-    let claimed_at = rfc3339(now);
-    let claim = Input::Alarm {
-        at: spike.alarm_at_millis,
-        event: event_text,
-        execution: input.execution_arn.clone(),
-        started_at: claimed_at,
-        max_recordings: config.max_recordings,
-    };
-    let (alarm_at, started_at, retried) = match slots.apply(&nat, &claim).await?.effect {
+    let (alarm_at, started_at, retried) = match slots.apply(&nat, &claim.input).await?.effect {
         Effect::Start(Start::Record { alarm_at, started_at, retried }) => (alarm_at, started_at, retried),
         Effect::Start(Start::Skip { reason, notify }) => {
             info!(reason = reason.describe(), "skipped");
@@ -210,16 +247,17 @@ pub async fn start_recording(
             nat_gateway_id: nat,
             execution_arn: input.execution_arn,
             alarm_at_millis: alarm_at,
-            spike_since_millis: event.evaluated_since_millis(),
+            spike_since_millis: claim.spike_since_millis,
             network_interface_ids: interfaces,
             nat_addresses: gateway.private_addresses,
             private_nat: gateway.private,
             flow_log_ids,
             log_group_name: config.log_group_name.clone(),
-            timeout_seconds: time_left(claimed, now, config),
+            timeout_seconds: time_left(claimed, now, claim.limit_seconds),
             record_at_least_until: rfc3339(at_least_until(claimed, config)),
             started_at,
             report_delay_seconds: config.report_delay_seconds,
+            on_demand: claim.on_demand,
         }),
     })
 }

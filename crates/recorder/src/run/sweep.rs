@@ -228,6 +228,7 @@ mod tests {
             started_at: "2026-12-06T10:00:00Z".into(),
             flow_log_ids: vec![],
             task_token: None,
+            on_demand: false,
         };
         Slot { owner: Some(owner), ..Slot::default() }
     }

@@ -267,3 +267,39 @@ fn a_far_future_time_in_the_stored_slot_is_forgotten_and_blocks_nothing() {
     let (kept, forgot) = Slot { decided: Some(1_000), ..Slot::default() }.bounded(1_000);
     assert_eq!((kept.decided, forgot.len()), (Some(1_000), 0));
 }
+
+fn on_demand(at: Millis, execution: &str) -> Input {
+    Input::OnDemand { at, execution: execution.into(), started_at: format!("start-of-{execution}") }
+}
+
+#[test]
+fn a_recording_on_demand_ends_at_its_time_never_at_an_ok_and_hands_an_open_episode_over() {
+    let mut slot = Slot::default();
+    assert_eq!(play(&mut slot, &[on_demand(10, A)]).effect, record(10));
+    // Retried: the same claim; a second request while it runs is refused politely
+    assert!(matches!(play(&mut slot, &[on_demand(10, A)]).effect, Effect::Start(Start::Record { retried: true, .. })));
+    assert_eq!(play(&mut slot, &[on_demand(11, B)]).effect, skipped(SkipReason::AlreadyRecording));
+    assert_eq!(play(&mut slot, &[registered(A)]).effect, Effect::Nothing);
+    // A spike begins: its ALARM is left to the running recording, and an OK of an older episode
+    // ends nothing
+    assert_eq!(play(&mut slot, &[alarm(20, B)]).effect, skipped(SkipReason::AlreadyRecording));
+    assert_eq!(play(&mut slot, &[Input::Ok { at: 15 }]).effect, Effect::Nothing);
+    // The recording's time passes: the spike still going on is handed over, and counted then
+    let out = play(&mut slot, &[stopped(A)]);
+    assert_eq!((out.effect, out.successor.map(|s| s.alarm_at)), (Effect::Released, Some(20)));
+    assert_eq!(slot.recordings, 0, "a recording by hand counts against no limit");
+    assert!(matches!(play(&mut slot, &[alarm(20, "successor")]).effect, Effect::Start(Start::Record { .. })));
+    assert_eq!(slot.recordings, 1);
+}
+
+#[test]
+fn a_recording_on_demand_is_refused_while_an_alarm_records_and_once_the_stack_is_deleting() {
+    let mut slot = waiting(10);
+    assert_eq!(play(&mut slot, &[on_demand(12, B)]).effect, skipped(SkipReason::AlreadyRecording));
+    // A failed start by hand gives back no count it never took
+    let mut free = Slot::default();
+    play(&mut free, &[on_demand(5, B), Input::Stopped { execution: B.into(), captured: false }]);
+    assert_eq!(free.recordings, 0);
+    play(&mut free, &[Input::Fence]);
+    assert_eq!(play(&mut free, &[on_demand(30, B)]).effect, skipped(SkipReason::Uninstalling));
+}
