@@ -6,7 +6,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 ASL    := statemachine/recorder.asl.json
 
-.PHONY: help setup build demo test test-guard soak model mutants bench lint deny fmt requirements sam-build deploy clean
+.PHONY: help setup build demo record smoke test test-guard soak model mutants bench lint deny fmt requirements sam-build deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -38,6 +38,13 @@ build: ## Build every crate of the workspace for this machine
 demo: setup ## Watch one spike being recorded, locally, with no AWS account
 	cargo build --locked --workspace --bins
 	cargo run --locked --quiet -p recorder-tools --bin demo
+
+record: ## Record a NAT Gateway now: STACK=<stack> NAT=<nat id> MINUTES=<n> (needs AWS credentials)
+	cargo run --locked --quiet -p recorder-tools --bin record
+
+smoke: ## Check a deployed stack end to end with a 2-minute recording: STACK=<stack> [NAT=<nat id>], or LOCAL=1
+	@if [ -n "$(LOCAL)" ]; then $(MAKE) --no-print-directory setup && cargo build --locked --workspace --bins; fi
+	cargo run --locked --quiet -p recorder-tools --bin smoke
 
 # What would make `make test` prove less than it says: refused, never silently honoured.
 # (UPDATE_GOLDEN fails the golden tests by itself; SOAK_EVENTS below 100 fails the soak.)
