@@ -76,7 +76,6 @@ impl World {
             ("FlowLogGroup", self.log_group_name.clone()),
             ("FlowLogDeliveryRole.Arn", self.delivery_role_arn()),
             ("ReportTopic", topic_arn.clone()),
-            ("AWS::StackId", self.stack_id()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

@@ -141,6 +141,7 @@ impl Template {
             "AWS::Region" => resolver.region.to_owned(),
             "AWS::AccountId" => resolver.account.to_owned(),
             "AWS::Partition" => "aws".to_owned(),
+            "AWS::StackId" => stack_id(resolver.region, resolver.account, resolver.stack_name),
             _ => resolver
                 .resources
                 .get(name)
@@ -231,4 +232,10 @@ fn scalar(value: &Value) -> Option<String> {
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
+}
+
+/// A stack's id as CloudFormation forms it (`AWS::StackId`): the stack's ARN, ending in an id of
+/// its own (one fixed here: every local stack has a name of its own).
+pub fn stack_id(region: &str, account: &str, stack_name: &str) -> String {
+    format!("arn:aws:cloudformation:{region}:{account}:stack/{stack_name}/5d2a8e10-93c1-11ef-a2f5-0affd3c1e8b3")
 }
