@@ -19,11 +19,13 @@ async fn main() -> Result<(), Error> {
     let slots = SlotTable::from_sdk_config(&sdk, &config.table_name);
     let ec2 = FlowLogs::from_sdk_config(&sdk);
     let executions = Executions::from_sdk_config(&sdk);
-    let stack = Stack::from_sdk_config(&sdk);
     run(service_fn(|event: LambdaEvent<Value>| async {
         // CloudFormation's request names its ResponseURL; the schedule's event never does.
         if event.payload.get("ResponseURL").is_some() {
             let request: CleanupRequest = recorder::steps::decode(uninstall::LOGICAL_ID, event.payload)?;
+            // Made here, not at cold start: a stack sees two such requests in its life, and the
+            // schedule's cold starts are the ones to keep short.
+            let stack = Stack::from_sdk_config(&sdk);
             let clients = Cleanup { ec2: &ec2, slots: &slots, executions: &executions, stack: &stack };
             let response = uninstall::serve(&config, &clients, &request).await?;
             return Ok(serde_json::to_value(&response).unwrap_or_default());
