@@ -178,24 +178,24 @@ impl SweepConfig {
             name: "STATE_MACHINE_ARN",
             problem: format!("{state_machine:?} is not a state machine ARN (arn:...:states:...:stateMachine:<name>)"),
         })?;
+        let stack_name = required(&env, "STACK_NAME")?;
         Ok(Self {
             table_name: required(&env, "TABLE_NAME")?,
-            stack_name: required(&env, "STACK_NAME")?,
+            stack_id: stack_id(&env, &stack_name)?,
+            stack_name,
             ownership: ownership(&env)?,
             executions,
             state_machine_arn: state_machine,
             max_age: std::time::Duration::from_secs(u64::from(recording) + u64::from(grace)),
             min_age: std::time::Duration::from_secs(u64::from(whole_number(&env, "SWEEP_MIN_AGE_SECONDS")?)),
-            stack_id: stack_id(&env)?,
             endpoint_override: env("AWS_ENDPOINT_URL"),
         })
     }
 }
 
 /// `STACK_ID`: `arn:<partition>:cloudformation:<region>:<account>:stack/<STACK_NAME>/<id>`.
-fn stack_id(env: &impl Fn(&str) -> Option<String>) -> Result<String> {
+fn stack_id(env: &impl Fn(&str) -> Option<String>, name: &str) -> Result<String> {
     let id = required(env, "STACK_ID")?;
-    let name = required(env, "STACK_NAME")?;
     let parts: Vec<&str> = id.splitn(6, ':').collect();
     let resource = match parts[..] {
         ["arn", _, "cloudformation", _, _, resource] => resource,
@@ -342,7 +342,7 @@ mod tests {
     #[test]
     fn the_sweeper_refuses_a_stack_id_that_is_not_its_stacks() {
         for bad in ["arn:aws:cloudformation:us-east-1:123456789012:stack/other/1", "s", "arn:aws:s3:::stack/s/1"] {
-            let err = stack_id(&env(&[("STACK_NAME", "s"), ("STACK_ID", bad)])).unwrap_err().to_string();
+            let err = stack_id(&env(&[("STACK_ID", bad)]), "s").unwrap_err().to_string();
             assert!(err.contains(&format!("{bad:?}")) && err.contains("stack/s/<id>"), "{err}");
         }
     }

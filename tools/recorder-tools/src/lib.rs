@@ -66,9 +66,26 @@ impl Target {
 }
 
 /// The caller's ARN, for the request's `requestedBy`.
-pub async fn caller(sdk: &aws_config::SdkConfig) -> Option<String> {
-    let identity = aws_sdk_sts::Client::new(sdk).get_caller_identity().send().await.ok()?;
-    identity.arn().map(str::to_owned)
+pub async fn caller(sdk: &aws_config::SdkConfig) -> Result<String, Failure> {
+    let identity = aws_sdk_sts::Client::new(sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| format!("GetCallerIdentity: {}", aws_sdk_sts::error::DisplayErrorContext(e)))?;
+    identity.arn().map(str::to_owned).ok_or_else(|| "GetCallerIdentity named no ARN".into())
+}
+
+/// A `make` variable the tools read from the environment; unset or blank is `None`.
+pub fn setting(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// `MINUTES`, or `default` when it is not set.
+pub fn minutes(default: u32) -> Result<u32, Failure> {
+    match setting("MINUTES") {
+        None => Ok(default),
+        Some(text) => text.trim().parse().map_err(|_| format!("MINUTES={text:?} is not a whole number of minutes")),
+    }
 }
 
 /// How StartRecording answered a request.

@@ -180,32 +180,37 @@ pub async fn serve(
     request: &CleanupRequest,
 ) -> Result<CloudFormationCustomResourceResponse> {
     let envelope = envelope(request)?;
-    if let Err(reason) = genuine(config, &envelope) {
-        warn!(%reason, request_id = envelope.request_id, "a custom-resource request was refused");
-        return Err(RecorderError::Refused(reason));
-    }
-    if envelope.delete.is_some() {
-        let status = clients.stack.resource_status(&config.stack_id, LOGICAL_ID).await?;
-        if status != DELETING {
-            let reason = format!("a Delete while CloudFormation says {LOGICAL_ID} is {status}, not {DELETING}");
+    if let Err(e) = genuine(config, &envelope, clients.stack).await {
+        if let RecorderError::Refused(reason) = &e {
             warn!(%reason, request_id = envelope.request_id, "a custom-resource request was refused");
-            return Err(RecorderError::Refused(reason));
         }
+        return Err(e);
     }
     let response = handle(config, clients, request).await;
     respond(envelope.response_url, &response).await?;
     Ok(response)
 }
 
-/// Why a request cannot be CloudFormation's own for this stack's cleanup, if it cannot.
-fn genuine(config: &SweepConfig, envelope: &Envelope<'_>) -> std::result::Result<(), String> {
+/// Refuses ([`RecorderError::Refused`], with the reason) a request that cannot be
+/// CloudFormation's own for this stack's cleanup: the request's own fields first, then, for a
+/// Delete, what CloudFormation says of the resource (a status that cannot be read is the read's
+/// own error).
+async fn genuine(config: &SweepConfig, envelope: &Envelope<'_>, stack: &Stack) -> Result<()> {
+    let refused = |reason: String| Err(RecorderError::Refused(reason));
     if envelope.stack_id != config.stack_id {
-        return Err(format!("StackId {:?} is not this stack's ({})", envelope.stack_id, config.stack_id));
+        return refused(format!("StackId {:?} is not this stack's ({})", envelope.stack_id, config.stack_id));
     }
     if envelope.logical_resource_id != LOGICAL_ID {
-        return Err(format!("LogicalResourceId {:?} is not {LOGICAL_ID}", envelope.logical_resource_id));
+        return refused(format!("LogicalResourceId {:?} is not {LOGICAL_ID}", envelope.logical_resource_id));
     }
-    answer_goes_to_cloudformation(envelope.response_url, config.endpoint_override.as_deref())
+    answer_goes_to_cloudformation(envelope.response_url, config.endpoint_override.as_deref()).or_else(refused)?;
+    if envelope.delete.is_some() {
+        let status = stack.resource_status(&config.stack_id, LOGICAL_ID).await?;
+        if status != DELETING {
+            return refused(format!("a Delete while CloudFormation says {LOGICAL_ID} is {status}, not {DELETING}"));
+        }
+    }
+    Ok(())
 }
 
 /// The answer goes only to CloudFormation's response bucket, over HTTPS: a host

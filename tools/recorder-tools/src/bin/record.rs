@@ -3,11 +3,7 @@
 //! `STATE_MACHINE_ARN` instead of `STACK`, no CloudFormation lookup (the local stack's tests).
 //! Credentials and Region: the AWS SDK's usual chain (`AWS_PROFILE`, `AWS_REGION`, ...).
 
-use recorder_tools::{caller, record, Started, Target};
-
-fn setting(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
+use recorder_tools::{caller, minutes, record, setting, Started, Target};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -18,9 +14,7 @@ async fn main() {
 }
 
 async fn run() -> Result<(), String> {
-    let minutes_text = setting("MINUTES").unwrap_or_else(|| "30".into());
-    let minutes: u32 =
-        minutes_text.parse().map_err(|_| format!("MINUTES={minutes_text:?} is not a whole number of minutes"))?;
+    let minutes = minutes(30)?;
     let nat = setting("NAT");
     let sdk = recorder_tools::sdk().await;
     let target = match (setting("STATE_MACHINE_ARN"), setting("STACK")) {
@@ -33,7 +27,8 @@ async fn run() -> Result<(), String> {
         (None, None) => return Err("which stack? STACK=<stack name> (or STATE_MACHINE_ARN=...)".into()),
     };
     let sfn = aws_sdk_sfn::Client::new(&sdk);
-    let (execution, started) = record(&sfn, &target, minutes, caller(&sdk).await).await?;
+    // Who asks is the report's to say: a caller STS cannot name is an error, not a blank.
+    let (execution, started) = record(&sfn, &target, minutes, Some(caller(&sdk).await?)).await?;
     match started {
         Started::Recording { flow_log_ids, network_interface_ids, until_seconds } => {
             let until = chrono::Utc::now() + chrono::Duration::seconds(i64::from(until_seconds));

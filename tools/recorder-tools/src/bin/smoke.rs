@@ -3,11 +3,7 @@
 //! succeeded, the report published, nothing left). `make smoke LOCAL=1` deploys the stack into
 //! the local stack on this machine first and runs the same checks there.
 
-use recorder_tools::{smoke, Target};
-
-fn setting(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
+use recorder_tools::{minutes, setting, smoke, Target};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -19,9 +15,7 @@ async fn main() {
 }
 
 async fn run() -> Result<(), String> {
-    let minutes_text = setting("MINUTES").unwrap_or_else(|| "2".into());
-    let minutes: u32 =
-        minutes_text.parse().map_err(|_| format!("MINUTES={minutes_text:?} is not a whole number of minutes"))?;
+    let minutes = minutes(2)?;
     if setting("LOCAL").is_some_and(|l| l != "0") {
         let world = recorder_tests::World::new().await;
         let d = world.deploy(&[("RecordingTime", &(minutes * 60 + 60).to_string())]).await;
