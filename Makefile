@@ -5,8 +5,9 @@ SHELL := /bin/bash
 VENV   ?= .venv
 PYTHON ?= python3
 ASL    := statemachine/recorder.asl.json
+ORG_TEMPLATES := org/recorder.yaml
 
-.PHONY: help setup build demo record smoke test test-guard soak model mutants bench lint deny fmt requirements sam-build deploy clean
+.PHONY: help setup build demo record smoke test test-guard soak model mutants bench lint deny fmt requirements sam-build deploy org-template deploy-org clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -56,7 +57,7 @@ test-guard:
 	  echo "make test: LOCAL_CONSISTENCY_LAG_MS=$$LOCAL_CONSISTENCY_LAG_MS is not a whole number of milliseconds" >&2; exit 2; fi
 
 test: setup test-guard ## Run every test: the template and ASL checks, unit tests, tests against moto
-	$(VENV)/bin/cfn-lint template.yaml cf-assistive-macros/template.yaml
+	$(VENV)/bin/cfn-lint template.yaml cf-assistive-macros/template.yaml $(ORG_TEMPLATES)
 	@# The definition as CloudFormation renders it in the aws partition (asl-validator checks the
 	@# wait's service ARN, which takes its partition from a substitution).
 	rendered=$$(mktemp --suffix=.json) && sed 's/\$${Partition}/aws/g' $(ASL) > $$rendered && \
@@ -67,10 +68,17 @@ test: setup test-guard ## Run every test: the template and ASL checks, unit test
 	  $(VENV)/bin/cfn-lint $$expanded; status=$$?; rm -f $$expanded; exit $$status
 	@# The end-to-end tests run the built Lambda binaries through the local gateway.
 	cargo build --locked --workspace --bins
+	@# Then the scenarios again on the organization's template, which watches every NAT Gateway.
 	@# One closing line that adds up every test binary's results.
-	@set -o pipefail; cargo test --locked --workspace --no-fail-fast 2>&1 | awk '{ print } \
+	@set -o pipefail; { status=0; cargo test --locked --workspace --no-fail-fast 2>&1 || status=1; \
+	  echo "== the scenarios on org/recorder.yaml"; \
+	  RECORDER_TEMPLATE=org/recorder.yaml cargo test --locked -p recorder-tests --no-fail-fast \
+	    --test scenarios --test all_nat_gateways 2>&1 || status=1; exit $$status; } | awk '{ print } \
 	  /^test result:/ { passed += $$4; failed += $$6 } \
 	  END { printf "\ntests: %d passed, %d failed\n", passed, failed }'
+
+org-template: ## Write org/recorder.yaml, the organization's template, from template.yaml
+	cargo run --locked --quiet -p recorder-tools --bin org-template
 
 # make test runs one seed too; these run more, or one again.
 soak: setup ## The randomized soak: SEED=<n> replays a seed; SEEDS=<count> EVENTS=<per seed> run longer

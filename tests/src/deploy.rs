@@ -45,6 +45,13 @@ pub struct Deployment {
     pub sqs: aws_sdk_sqs::Client,
 }
 
+impl Deployment {
+    /// Whether the stack watches every NAT Gateway of the Region (and the sweeper keeps the alarms).
+    pub fn watches_all(&self) -> bool {
+        self.environments["FlowlogSweeperFunction"]["NAT_GATEWAY_IDS"] == "all"
+    }
+}
+
 /// How an execution ended.
 #[derive(Debug, Clone)]
 pub struct Finished {
@@ -55,18 +62,25 @@ pub struct Finished {
 }
 
 impl World {
-    /// Deploys the stack for this world; `parameters` override the template's defaults.
-    pub async fn deploy(&self, parameters: &[(&str, &str)]) -> Deployment {
-        let local = moto_stack();
-        let template = Template::load();
+    /// A topic named after `name`, with a queue subscribed to it that reads as an inbox: the
+    /// topic's ARN and the queue's URL.
+    pub async fn topic_with_inbox(&self, name: &str) -> (String, String) {
         let sns = aws_sdk_sns::Client::new(&self.sdk);
         let sqs = aws_sdk_sqs::Client::new(&self.sdk);
-        let topic_arn =
-            sns.create_topic().name(unique("reports")).send().await.unwrap().topic_arn().unwrap().to_owned();
+        let topic_arn = sns.create_topic().name(unique(name)).send().await.unwrap().topic_arn().unwrap().to_owned();
         let inbox_url =
             sqs.create_queue().queue_name(unique("inbox")).send().await.unwrap().queue_url().unwrap().to_owned();
         let inbox_arn = queue_arn(&sqs, &inbox_url).await;
         sns.subscribe().topic_arn(&topic_arn).protocol("sqs").endpoint(inbox_arn).send().await.unwrap();
+        (topic_arn, inbox_url)
+    }
+
+    /// Deploys the stack for this world; `parameters` override the template's defaults.
+    pub async fn deploy(&self, parameters: &[(&str, &str)]) -> Deployment {
+        let local = moto_stack();
+        let template = Template::deployed();
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let (topic_arn, inbox_url) = self.topic_with_inbox("reports").await;
 
         let prefix = unique("fn");
         let functions: BTreeMap<String, String> =
@@ -113,8 +127,16 @@ impl World {
             let mut env = template.function_env(id, &resolver);
             env.insert("AWS_ENDPOINT_URL".into(), local.endpoint.clone());
             // What the alarms macro writes at deploy time: the NAT Gateways this stack watches
-            if env.contains_key("NAT_GATEWAY_IDS") {
-                env.insert("NAT_GATEWAY_IDS".into(), self.nat_gateway_id.clone());
+            // (this world's, unless the test names others), or all. A template without the
+            // macro (org/recorder.yaml) says all itself.
+            if env.contains_key("NAT_GATEWAY_IDS") && !template.root["Parameters"]["NatGatewayIDs"].is_null() {
+                let listed = parameters.iter().find(|(name, _)| *name == "NatGatewayIDs").map(|(_, ids)| *ids);
+                let watched = match listed {
+                    Some(ids) if ids.trim().eq_ignore_ascii_case("all") => "all".to_owned(),
+                    Some(ids) => ids.to_owned(),
+                    None => self.nat_gateway_id.clone(),
+                };
+                env.insert("NAT_GATEWAY_IDS".into(), watched);
             }
             // Tests sweep seconds after the fact; the minimum age has a test of its own.
             if env.contains_key("SWEEP_MIN_AGE_SECONDS") {
@@ -394,12 +416,17 @@ impl Deployment {
 
     /// The same, each with the message id SNS gave it (what Notify's output names).
     pub async fn emails_with_ids(&self) -> Vec<(String, Email)> {
+        self.emails_in(&self.inbox_url).await
+    }
+
+    /// The emails a queue subscribed to a topic (not necessarily the stack's) holds, taken out.
+    pub async fn emails_in(&self, inbox_url: &str) -> Vec<(String, Email)> {
         let mut emails = Vec::new();
         loop {
             let out = self
                 .sqs
                 .receive_message()
-                .queue_url(&self.inbox_url)
+                .queue_url(inbox_url)
                 .max_number_of_messages(10)
                 .wait_time_seconds(1)
                 .send()
@@ -415,9 +442,43 @@ impl Deployment {
                 let body = envelope["Message"].as_str().unwrap_or_default().to_owned();
                 emails.push((id, Email { subject, body }));
                 if let Some(handle) = message.receipt_handle() {
-                    self.sqs.delete_message().queue_url(&self.inbox_url).receipt_handle(handle).send().await.unwrap();
+                    self.sqs.delete_message().queue_url(inbox_url).receipt_handle(handle).send().await.unwrap();
                 }
             }
         }
     }
+}
+
+/// A stand-in for the pre-signed S3 URL CloudFormation hands a custom resource: it answers
+/// every PUT 200 and passes on its request line and body.
+pub fn response_catcher() -> (String, std::sync::mpsc::Receiver<(String, Value)>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port for the response URL");
+    let url = format!("http://{}/cfn-response/stack?X-Amz-Signature=local", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let mut length = 0;
+            loop {
+                let mut header = String::new();
+                reader.read_line(&mut header).unwrap();
+                if header.trim().is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = header.split_once(':') {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value.trim().parse().unwrap();
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            reader.get_mut().write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").unwrap();
+            let _ = tx.send((line.trim().to_owned(), serde_json::from_slice(&body).unwrap_or(Value::Null)));
+        }
+    });
+    (url, rx)
 }

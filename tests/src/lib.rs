@@ -6,6 +6,7 @@
 
 pub mod deploy;
 pub mod iam;
+pub mod org;
 pub mod spike;
 pub mod template;
 
@@ -326,7 +327,7 @@ impl World {
     pub fn watched(&self) -> recorder::recording::Watched {
         recorder::recording::Watched {
             alarm_name_prefix: self.alarm_prefix(),
-            nat_gateway_ids: vec![self.nat_gateway_id.clone()],
+            nat_gateways: recorder::recording::NatGateways::Listed(vec![self.nat_gateway_id.clone()]),
         }
     }
 

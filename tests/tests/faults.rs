@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use aws_sdk_sfn::types::ExecutionStatus;
-use recorder_tests::deploy::{Deployment, Finished};
+use recorder_tests::deploy::{response_catcher, Deployment, Finished};
 use recorder_tests::World;
 use serde_json::Value;
 
@@ -337,40 +337,6 @@ async fn start_recording_times_out_after_its_work_and_the_retry_finds_its_own_cl
     nothing_left(&d).await;
     assert_eq!(d.slot().await.unwrap().recordings, 1);
     assert_eq!(d.emails().await.len(), 1);
-}
-
-/// A stand-in for the pre-signed S3 URL CloudFormation hands a custom resource: it answers
-/// every PUT 200 and passes on its request line and body.
-fn response_catcher() -> (String, std::sync::mpsc::Receiver<(String, Value)>) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port for the response URL");
-    let url = format!("http://{}/cfn-response/stack?X-Amz-Signature=local", listener.local_addr().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream);
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            let mut length = 0;
-            loop {
-                let mut header = String::new();
-                reader.read_line(&mut header).unwrap();
-                if header.trim().is_empty() {
-                    break;
-                }
-                if let Some((name, value)) = header.split_once(':') {
-                    if name.eq_ignore_ascii_case("content-length") {
-                        length = value.trim().parse().unwrap();
-                    }
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            reader.get_mut().write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").unwrap();
-            let _ = tx.send((line.trim().to_owned(), serde_json::from_slice(&body).unwrap_or(Value::Null)));
-        }
-    });
-    (url, rx)
 }
 
 #[tokio::test]

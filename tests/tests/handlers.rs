@@ -401,7 +401,8 @@ async fn a_nat_gateway_that_does_not_exist_is_an_error_before_anything_is_claime
     }
     // A NAT Gateway the stack watches (listed at deploy time), since deleted
     let mut config = world.start_config(0);
-    config.watched.nat_gateway_ids.push(ghost.to_owned());
+    let recorder::recording::NatGateways::Listed(ids) = &mut config.watched.nat_gateways else { unreachable!() };
+    ids.push(ghost.to_owned());
     let err = steps::start_recording(
         &config,
         &slots(&world),

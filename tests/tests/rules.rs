@@ -42,7 +42,8 @@ fn resolve_all(template: &Template, resolver: &Resolver<'_>, value: &mut serde_n
     }
 }
 
-/// Which of the events reach a queue behind a rule with `pattern`, as `alarmName@state`.
+/// Which of the events reach a queue behind a rule with `pattern`, as `alarmName@state` (or
+/// CloudTrail's `eventName`).
 async fn matching(pattern: &Value, sent: &[Value]) -> Vec<String> {
     matching_on_one_bus(REGION, std::slice::from_ref(pattern), sent).await.remove(0)
 }
@@ -120,11 +121,15 @@ async fn received(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<String> {
         }
         for message in out.messages() {
             let event: Value = serde_json::from_str(message.body().unwrap()).unwrap();
-            arrived.push(format!(
-                "{}@{}",
-                event["detail"]["alarmName"].as_str().unwrap(),
-                event["detail"]["state"]["value"].as_str().unwrap()
-            ));
+            arrived.push(match event["detail"]["eventName"].as_str() {
+                // CloudTrail's record of an API call
+                Some(call) => call.to_owned(),
+                None => format!(
+                    "{}@{}",
+                    event["detail"]["alarmName"].as_str().unwrap(),
+                    event["detail"]["state"]["value"].as_str().unwrap()
+                ),
+            });
             sqs.delete_message()
                 .queue_url(queue_url)
                 .receipt_handle(message.receipt_handle().unwrap())
@@ -155,6 +160,21 @@ async fn the_alarm_rule_matches_only_this_stacks_alarms_entering_alarm() {
             "nat-recorder.NatGatewaySpike.nat-0123456789abcdef0@ALARM",
         ]
     );
+}
+
+#[tokio::test]
+async fn the_nat_gateway_rule_matches_cloudtrails_creates_and_deletes_and_nothing_else() {
+    let template = Template::load();
+    let mut sent: Vec<Value> = [
+        "cloudtrail-create-nat-gateway.json",
+        "cloudtrail-delete-nat-gateway.json",
+        "cloudtrail-describe-nat-gateways.json",
+    ]
+    .map(fixture)
+    .to_vec();
+    sent.extend(all_fixtures());
+    let arrived = matching(&pattern(&template, "NatGatewayChangesRule", ""), &sent).await;
+    assert_eq!(arrived, ["CreateNatGateway", "DeleteNatGateway"]);
 }
 
 #[tokio::test]

@@ -217,13 +217,15 @@ async fn the_report_reaches_a_subscriber_of_the_topic() {
         query_name: "Serverless Auto VPC Flow Log Recorder".into(),
         region: REGION.into(),
         price_per_gb: 0.045,
+        account_id: recorder_tests::ACCOUNT.into(),
+        shared_topic: false,
     };
     let state: WorkflowState = serde_json::from_value(state).unwrap();
     let insights = recorder::insights::Insights::from_sdk_config(&world.sdk, Duration::from_millis(200), 25);
     let mailer = Mailer::from_sdk_config(&world.sdk, &topic_arn);
     let meter = recorder::metrics::Meter::from_sdk_config(&world.sdk);
     let ec2 = FlowLogs::from_sdk_config(&world.sdk);
-    let sources = steps::Sources { insights: &insights, meter: &meter, ec2: &ec2 };
+    let sources = steps::Sources { insights: &insights, meter: &meter, ec2: &ec2, account_alias: None };
     let input = StateInput { state, execution_arn: None };
     let sent = steps::notify(&config, &mailer, &sources, input, recorder::now()).await.expect("Notify");
     let contract::NotifyOutput::Sent { subject, .. } = sent else { panic!("the report waited: {sent:?}") };
@@ -276,6 +278,8 @@ impl Reporting {
             query_name: "q".into(),
             region: REGION.into(),
             price_per_gb: 0.045,
+            account_id: recorder_tests::ACCOUNT.into(),
+            shared_topic: false,
         };
         Self { world, state, started, stopped, config, queue: (sqs, queue_url) }
     }
@@ -286,7 +290,7 @@ impl Reporting {
         let mailer = Mailer::from_sdk_config(&self.world.sdk, &self.config.topic_arn);
         let meter = recorder::metrics::Meter::from_sdk_config(&self.world.sdk);
         let ec2 = FlowLogs::from_sdk_config(&self.world.sdk);
-        let sources = steps::Sources { insights: &insights, meter: &meter, ec2: &ec2 };
+        let sources = steps::Sources { insights: &insights, meter: &meter, ec2: &ec2, account_alias: None };
         let input = StateInput { state: serde_json::from_value(self.state.clone()).unwrap(), execution_arn: None };
         let now = self.stopped + chrono::Duration::seconds(after);
         let answer = steps::notify(&self.config, &mailer, &sources, input, now).await.expect("Notify");

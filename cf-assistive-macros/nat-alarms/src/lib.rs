@@ -1,8 +1,9 @@
 //! The `VpcFlowLogsRecorder-NatGatewayAlarms` template macro: it adds one CloudWatch alarm per
 //! NAT Gateway named in the `NatGatewayIDs` parameter, as docs/DESIGN.md ("The alarms") describes it.
+//! For `all` it adds none and tells the functions so: the sweeper keeps one alarm per NAT
+//! Gateway of the Region, made from [`resolved_alarm`], the same definition as the macro's.
 //!
-//! Everything here is a pure function of the macro request; the Lambda binary adds only the
-//! EC2 lookup behind `NatGatewayIDs = all`.
+//! Everything here is a pure function of the macro request.
 
 use std::collections::BTreeSet;
 
@@ -51,7 +52,7 @@ impl MacroResponse {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {
     Ids(Vec<String>),
-    /// Every available NAT Gateway of the region, looked up at deploy time.
+    /// Every NAT Gateway of the Region, those created later too: the sweeper keeps their alarms.
     All,
 }
 
@@ -190,10 +191,14 @@ fn parse_mode(mode: Option<&Value>, band_width: Option<&Value>) -> Result<AlarmM
 /// Reads and validates everything the macro needs from the parameter values.
 pub fn settings(parameters: &Map<String, Value>) -> Result<Settings, String> {
     let selection = parse_selection(parameters.get("NatGatewayIDs"))?;
+    Ok(Settings { selection, mode: alarm_mode(parameters)? })
+}
+
+/// Validates the parameters an alarm is made of (period, evaluation, mode) and returns its mode.
+pub fn alarm_mode(parameters: &Map<String, Value>) -> Result<AlarmMode, String> {
     let period = check_sampling_period(parameters.get("SamplingPeriod"))?;
     check_evaluation(parameters, period)?;
-    let mode = parse_mode(parameters.get("AlarmMode"), parameters.get("AnomalyBandWidth"))?;
-    Ok(Settings { selection, mode })
+    parse_mode(parameters.get("AlarmMode"), parameters.get("AnomalyBandWidth"))
 }
 
 /// The logical id of a NAT Gateway's alarm: from its id, so reordering the list replaces nothing.
@@ -219,6 +224,9 @@ fn bytes_metric(id: &str, metric_name: &str, nat_gateway_id: &str) -> Value {
     })
 }
 
+/// The tag every alarm and flow log of a stack carries, with the stack's name.
+pub const STACK_TAG: &str = "vpc-flowlogs-recorder:stack";
+
 /// One NAT Gateway's alarm, as docs/DESIGN.md ("The alarms") describes it.
 pub fn alarm(nat_gateway_id: &str, mode: &AlarmMode) -> Value {
     let mut metrics = vec![
@@ -231,6 +239,7 @@ pub fn alarm(nat_gateway_id: &str, mode: &AlarmMode) -> Value {
         "EvaluationPeriods": {"Ref": "EvaluationPeriods"},
         "DatapointsToAlarm": {"Ref": "DatapointsToAlarm"},
         "TreatMissingData": "notBreaching",
+        "Tags": [{"Key": STACK_TAG, "Value": {"Ref": "AWS::StackName"}}],
     });
     match mode {
         AlarmMode::Static => {
@@ -258,34 +267,93 @@ pub fn alarm(nat_gateway_id: &str, mode: &AlarmMode) -> Value {
     json!({"Type": "AWS::CloudWatch::Alarm", "Properties": properties})
 }
 
+/// One NAT Gateway's alarm as PutMetricAlarm takes it: [`alarm`]'s properties, with every `Ref`
+/// and `Fn::Sub` replaced by the stack's name or the parameter's value (as CloudFormation would).
+/// A reference to anything else is refused, naming it.
+pub fn resolved_alarm(
+    nat_gateway_id: &str,
+    mode: &AlarmMode,
+    parameters: &Map<String, Value>,
+    stack_name: &str,
+) -> Result<Map<String, Value>, String> {
+    let value_of = |name: &str| match name {
+        "AWS::StackName" => Ok(stack_name.to_owned()),
+        _ => {
+            parameters.get(name).and_then(text).ok_or_else(|| format!("the alarm refers to {name}, which has no value"))
+        }
+    };
+    fn resolve(value: &Value, value_of: &dyn Fn(&str) -> Result<String, String>) -> Result<Value, String> {
+        match value {
+            Value::Array(items) => {
+                items.iter().map(|v| resolve(v, value_of)).collect::<Result<_, _>>().map(Value::Array)
+            }
+            Value::Object(map) if map.keys().any(|k| k == "Ref" || k.starts_with("Fn::")) => {
+                match (map.len(), map.get("Ref"), map.get("Fn::Sub")) {
+                    (1, Some(Value::String(name)), _) => value_of(name).map(Value::String),
+                    (1, _, Some(Value::String(template))) => {
+                        let mut out = String::new();
+                        let mut rest = template.as_str();
+                        while let Some(start) = rest.find("${") {
+                            let end = rest[start..].find('}').ok_or_else(|| format!("unclosed ${{ in {template:?}"))?;
+                            out.push_str(&rest[..start]);
+                            out.push_str(&value_of(&rest[start + 2..start + end])?);
+                            rest = &rest[start + end + 1..];
+                        }
+                        out.push_str(rest);
+                        Ok(Value::String(out))
+                    }
+                    _ => Err(format!("cannot resolve {value} outside CloudFormation")),
+                }
+            }
+            Value::Object(map) => map
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), resolve(v, value_of)?)))
+                .collect::<Result<_, _>>()
+                .map(Value::Object),
+            other => Ok(other.clone()),
+        }
+    }
+    match resolve(&alarm(nat_gateway_id, mode)["Properties"], &value_of)? {
+        Value::Object(properties) => Ok(properties),
+        _ => unreachable!("alarm() makes an object of properties"),
+    }
+}
+
 /// The environment variable of the template's functions that carries the watched NAT Gateways:
-/// the recorder refuses events about any other (the list `all` resolved to, too).
+/// the recorder refuses events about any other. `all` (see [`Selection::All`]) stays `all`.
 pub const WATCHED_VARIABLE: &str = "NAT_GATEWAY_IDS";
 
-/// Writes the watched NAT Gateways, sorted (reordering the list updates nothing), into every
-/// function that declares [`WATCHED_VARIABLE`].
-fn hand_over(resources: &mut Map<String, Value>, nat_gateway_ids: &[String]) {
-    let mut sorted = nat_gateway_ids.to_vec();
-    sorted.sort();
+/// What [`WATCHED_VARIABLE`] says when the stack watches every NAT Gateway of the Region.
+pub const ALL: &str = "all";
+
+/// Writes the watched NAT Gateways into every function that declares [`WATCHED_VARIABLE`].
+fn hand_over(resources: &mut Map<String, Value>, watched: &str) {
     for resource in resources.values_mut() {
         if let Some(slot) = resource.pointer_mut(&format!("/Properties/Environment/Variables/{WATCHED_VARIABLE}")) {
-            *slot = Value::String(sorted.join(","));
+            *slot = Value::String(watched.to_owned());
         }
     }
 }
 
-/// Adds one alarm per NAT Gateway to the template fragment, and hands the list to the functions.
+fn resources_of(fragment: &mut Value) -> Result<&mut Map<String, Value>, String> {
+    fragment
+        .get_mut("Resources")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| "the template has no Resources section to add the alarms to".to_owned())
+}
+
+/// Adds one alarm per NAT Gateway to the template fragment, and hands the list, sorted (reordering
+/// it updates nothing), to the functions.
 pub fn add_alarms(fragment: &Value, nat_gateway_ids: &[String], mode: &AlarmMode) -> Result<Value, String> {
     let mut fragment = fragment.clone();
     let declared = fragment.get("Parameters").and_then(Value::as_object).cloned().unwrap_or_default();
     if let Some(missing) = REFERENCED_PARAMETERS.iter().find(|p| !declared.contains_key(**p)) {
         return Err(format!("the template declares no {missing} parameter, which the alarms refer to"));
     }
-    let resources = fragment
-        .get_mut("Resources")
-        .and_then(Value::as_object_mut)
-        .ok_or("the template has no Resources section to add the alarms to")?;
-    hand_over(resources, nat_gateway_ids);
+    let resources = resources_of(&mut fragment)?;
+    let mut sorted = nat_gateway_ids.to_vec();
+    sorted.sort();
+    hand_over(resources, &sorted.join(","));
     for id in nat_gateway_ids {
         let logical = logical_id(id);
         if resources.contains_key(&logical) {
@@ -296,31 +364,20 @@ pub fn add_alarms(fragment: &Value, nat_gateway_ids: &[String], mode: &AlarmMode
     Ok(fragment)
 }
 
-/// The whole macro, given a way to list the region's NAT Gateways for `all`.
-pub async fn handle<F, Fut>(request: MacroRequest, list_nat_gateways: F) -> MacroResponse
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<String>, String>>,
-{
-    let settings = match settings(&request.template_parameter_values) {
-        Ok(settings) => settings,
-        Err(message) => return MacroResponse::failure(&request.request_id, request.fragment, message),
-    };
-    let ids = match settings.selection {
-        Selection::Ids(ids) => ids,
-        Selection::All => match list_nat_gateways().await {
-            Ok(ids) if ids.is_empty() => {
-                let message = "NatGatewayIDs is all, but this region has no available NAT Gateway";
-                return MacroResponse::failure(&request.request_id, request.fragment, message);
-            }
-            Ok(ids) => ids,
-            Err(message) => {
-                let message = format!("NatGatewayIDs is all, but the NAT Gateways could not be listed: {message}");
-                return MacroResponse::failure(&request.request_id, request.fragment, message);
-            }
-        },
-    };
-    match add_alarms(&request.fragment, &ids, &settings.mode) {
+/// For `all`: no alarm resource (the sweeper keeps them), and `all` handed to the functions.
+pub fn watch_all(fragment: &Value) -> Result<Value, String> {
+    let mut fragment = fragment.clone();
+    hand_over(resources_of(&mut fragment)?, ALL);
+    Ok(fragment)
+}
+
+/// The whole macro.
+pub fn handle(request: MacroRequest) -> MacroResponse {
+    let expanded = settings(&request.template_parameter_values).and_then(|settings| match settings.selection {
+        Selection::Ids(ids) => add_alarms(&request.fragment, &ids, &settings.mode),
+        Selection::All => watch_all(&request.fragment),
+    });
+    match expanded {
         Ok(fragment) => MacroResponse::success(&request.request_id, fragment),
         Err(message) => MacroResponse::failure(&request.request_id, request.fragment, message),
     }

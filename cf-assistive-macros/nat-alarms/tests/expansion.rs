@@ -1,7 +1,7 @@
-//! The macro as a pure function: golden fragments for one, several and `all`, and every
+//! The macro as a pure function: golden fragments for one, several and anomaly detection, `all`, and every
 //! rejection, each naming the bad value and what was expected.
 
-use nat_alarms_macro::{handle, logical_id, MacroRequest, MacroResponse};
+use nat_alarms_macro::{handle, logical_id, resolved_alarm, AlarmMode, MacroRequest, MacroResponse};
 use serde_json::{json, Value};
 
 /// A fragment shaped like the main template after YAML parsing: parameters and one resource.
@@ -45,8 +45,8 @@ fn request(mut parameters: Value) -> MacroRequest {
     .unwrap()
 }
 
-async fn expand(parameters: Value) -> MacroResponse {
-    handle(request(parameters), || async { Err::<Vec<String>, _>("no lookup in this test".to_owned()) }).await
+fn expand(parameters: Value) -> MacroResponse {
+    handle(request(parameters))
 }
 
 /// Compares with `tests/golden/<name>.json`. `UPDATE_GOLDEN=1` rewrites a file that differs and
@@ -77,20 +77,19 @@ fn failure(response: &MacroResponse) -> &str {
     response.error_message.as_deref().unwrap()
 }
 
-#[tokio::test]
-async fn one_nat_gateway_gets_one_static_alarm() {
-    let response = expand(json!({"NatGatewayIDs": ["nat-0123456789abcdef0"], "SamplingPeriod": "60"})).await;
+#[test]
+fn one_nat_gateway_gets_one_static_alarm() {
+    let response = expand(json!({"NatGatewayIDs": ["nat-0123456789abcdef0"], "SamplingPeriod": "60"}));
     assert_eq!(response.status, "success", "{response:?}");
     golden("one", &response.fragment);
 }
 
-#[tokio::test]
-async fn several_are_trimmed_and_deduplicated() {
+#[test]
+fn several_are_trimmed_and_deduplicated() {
     let response = expand(json!({
         "NatGatewayIDs": [" nat-0123456789abcdef0", "nat-0aaaaaaaaaaaaaaa1 ", "nat-0123456789abcdef0", "", "nat-1234abcd"],
         "SamplingPeriod": "300"
-    }))
-    .await;
+    }));
     assert_eq!(response.status, "success", "{response:?}");
     let resources = response.fragment["Resources"].as_object().unwrap();
     assert_eq!(resources.len(), 5, "three alarms, the table and the function");
@@ -102,49 +101,89 @@ async fn several_are_trimmed_and_deduplicated() {
     golden("several", &response.fragment);
 }
 
-#[tokio::test]
-async fn reordering_the_list_changes_no_logical_id() {
-    let a = expand(json!({"NatGatewayIDs": "nat-0123456789abcdef0,nat-1234abcd", "SamplingPeriod": "60"})).await;
-    let b = expand(json!({"NatGatewayIDs": "nat-1234abcd,nat-0123456789abcdef0", "SamplingPeriod": "60"})).await;
+#[test]
+fn reordering_the_list_changes_no_logical_id() {
+    let a = expand(json!({"NatGatewayIDs": "nat-0123456789abcdef0,nat-1234abcd", "SamplingPeriod": "60"}));
+    let b = expand(json!({"NatGatewayIDs": "nat-1234abcd,nat-0123456789abcdef0", "SamplingPeriod": "60"}));
     assert_eq!(a.fragment["Resources"], b.fragment["Resources"]);
     assert_eq!(logical_id("nat-1234abcd"), "SpikeAlarm1234abcd");
 }
 
-#[tokio::test]
-async fn all_alarms_on_every_available_nat_gateway_with_anomaly_detection() {
-    let response = handle(
-        request(json!({"NatGatewayIDs": ["all"], "SamplingPeriod": "60", "AlarmMode": "AnomalyDetection", "AnomalyBandWidth": "3"})),
-        || async { Ok(vec!["nat-0123456789abcdef0".to_owned(), "nat-1234abcd".to_owned()]) },
-    )
-    .await;
-    assert_eq!(response.status, "success", "{response:?}");
-    golden("all-anomaly-detection", &response.fragment);
+#[test]
+fn all_adds_no_alarm_and_tells_the_functions_the_sweeper_keeps_them() {
+    for all in [json!(["all"]), json!("ALL"), json!(" all ")] {
+        let response = expand(json!({"NatGatewayIDs": all, "SamplingPeriod": "60"}));
+        assert_eq!(response.status, "success", "{response:?}");
+        let resources = response.fragment["Resources"].as_object().unwrap();
+        assert_eq!(resources.len(), 2, "the table and the function, no alarm: {resources:?}");
+        assert_eq!(resources["AlarmStartFunction"]["Properties"]["Environment"]["Variables"]["NAT_GATEWAY_IDS"], "all");
+    }
 }
 
-#[tokio::test]
-async fn an_empty_list_is_rejected() {
-    let response = expand(json!({"NatGatewayIDs": ["", " "], "SamplingPeriod": "60"})).await;
+#[test]
+fn anomaly_detection_alarms_compare_with_the_band() {
+    let response = expand(json!({
+        "NatGatewayIDs": ["nat-0123456789abcdef0", "nat-1234abcd"], "SamplingPeriod": "60",
+        "AlarmMode": "AnomalyDetection", "AnomalyBandWidth": "3"
+    }));
+    assert_eq!(response.status, "success", "{response:?}");
+    golden("anomaly-detection", &response.fragment);
+}
+
+#[test]
+fn the_sweepers_alarm_is_the_macros_with_every_reference_resolved() {
+    let parameters = request(json!({"NatGatewayIDs": "all", "Threshold": "5000", "SamplingPeriod": "120"}))
+        .template_parameter_values;
+    for mode in [AlarmMode::Static, AlarmMode::AnomalyDetection { band_width: 2.5 }] {
+        let resolved = resolved_alarm("nat-1234abcd", &mode, &parameters, "nat-recorder").unwrap();
+        let text = Value::Object(resolved.clone()).to_string();
+        assert!(!text.contains("\"Ref\"") && !text.contains("Fn::"), "{text}");
+        assert_eq!(resolved["AlarmName"], "nat-recorder.NatGatewaySpike.nat-1234abcd");
+        assert_eq!(resolved["EvaluationPeriods"], "3");
+        assert_eq!(resolved["Tags"], json!([{"Key": "vpc-flowlogs-recorder:stack", "Value": "nat-recorder"}]));
+        assert_eq!(resolved["Metrics"][1]["MetricStat"]["Period"], "120");
+        // the same definition as the macro's alarm, property for property
+        let declared = nat_alarms_macro::alarm("nat-1234abcd", &mode);
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&Value::Object(resolved.clone())), keys(&declared["Properties"]));
+        if mode == AlarmMode::Static {
+            assert_eq!(resolved["Threshold"], "5000");
+            assert_eq!(
+                resolved["AlarmDescription"],
+                "NAT Gateway nat-1234abcd processed more than 5000 bytes per 120 s (vpc-flowlogs-recorder)"
+            );
+        }
+    }
+    let mut missing = parameters.clone();
+    missing.remove("Threshold");
+    let err = resolved_alarm("nat-1234abcd", &AlarmMode::Static, &missing, "s").unwrap_err();
+    assert_eq!(err, "the alarm refers to Threshold, which has no value");
+}
+
+#[test]
+fn an_empty_list_is_rejected() {
+    let response = expand(json!({"NatGatewayIDs": ["", " "], "SamplingPeriod": "60"}));
     assert_eq!(
         failure(&response),
         "NatGatewayIDs is empty: name at least one NAT Gateway (nat-0123456789abcdef0), or all"
     );
 }
 
-#[tokio::test]
-async fn a_malformed_id_is_named() {
+#[test]
+fn a_malformed_id_is_named() {
     for bad in ["nat-XYZ", "nat-0123456789ABCDEF0", "igw-0123456789abcdef0", "nat-0123456789abcdef", "all,nat-1234abcd"]
     {
-        let response = expand(json!({"NatGatewayIDs": bad, "SamplingPeriod": "60"})).await;
+        let response = expand(json!({"NatGatewayIDs": bad, "SamplingPeriod": "60"}));
         let message = failure(&response);
         assert!(message.starts_with("NatGatewayIDs: \""), "{bad}: {message}");
         assert!(message.ends_with("expected nat- followed by 8 or 17 lowercase hex digits, or all alone"), "{message}");
     }
 }
 
-#[tokio::test]
-async fn a_sampling_period_nat_gateway_metrics_do_not_have_is_named() {
+#[test]
+fn a_sampling_period_nat_gateway_metrics_do_not_have_is_named() {
     for bad in ["10", "30", "45", "0", "90", "sixty"] {
-        let response = expand(json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": bad})).await;
+        let response = expand(json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": bad}));
         assert_eq!(
             failure(&response),
             format!(
@@ -154,12 +193,12 @@ async fn a_sampling_period_nat_gateway_metrics_do_not_have_is_named() {
         );
     }
     for good in ["60", "120", "3600"] {
-        assert_eq!(expand(json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": good})).await.status, "success");
+        assert_eq!(expand(json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": good})).status, "success");
     }
 }
 
-#[tokio::test]
-async fn combinations_put_metric_alarm_rejects_are_named() {
+#[test]
+fn combinations_put_metric_alarm_rejects_are_named() {
     let cases = [
         (
             ("60", "3", "5"),
@@ -182,70 +221,63 @@ async fn combinations_put_metric_alarm_rejects_are_named() {
         let response = expand(json!({
             "NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": period,
             "EvaluationPeriods": evaluation, "DatapointsToAlarm": datapoints
-        }))
-        .await;
+        }));
         assert_eq!(failure(&response), message);
     }
     // The limits themselves are allowed
     for (period, evaluation) in [("600", "144"), ("3600", "168"), ("60", "1440")] {
         let response = expand(json!({
             "NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": period, "EvaluationPeriods": evaluation
-        }))
-        .await;
+        }));
         assert_eq!(response.status, "success", "{period} x {evaluation}: {response:?}");
     }
     // As many datapoints as periods is allowed: every period must breach
     let response = expand(json!({
         "NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": "60", "EvaluationPeriods": "3", "DatapointsToAlarm": "3"
-    }))
-    .await;
+    }));
     assert_eq!(response.status, "success", "{response:?}");
 }
 
-#[tokio::test]
-async fn parameter_values_given_as_json_numbers_read_as_their_text() {
+#[test]
+fn parameter_values_given_as_json_numbers_read_as_their_text() {
     // CloudFormation hands a macro parameter values as strings; a number is read the same way
     let as_text = expand(json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": "120", "EvaluationPeriods": "2"}));
     let as_numbers = expand(json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": 120, "EvaluationPeriods": 2}));
-    let (as_text, as_numbers) = (as_text.await, as_numbers.await);
     assert_eq!(as_numbers.status, "success", "{as_numbers:?}");
     assert_eq!(as_numbers.fragment, as_text.fragment);
 }
 
-#[tokio::test]
-async fn an_unknown_alarm_mode_or_band_is_named() {
-    let response =
-        expand(json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": "60", "AlarmMode": "Dynamic"})).await;
+#[test]
+fn an_unknown_alarm_mode_or_band_is_named() {
+    let response = expand(json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": "60", "AlarmMode": "Dynamic"}));
     assert_eq!(failure(&response), "AlarmMode: \"Dynamic\" is not Static or AnomalyDetection");
     let response = expand(
         json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": "60", "AlarmMode": "AnomalyDetection", "AnomalyBandWidth": "-1"}),
-    )
-    .await;
+    );
     assert_eq!(failure(&response), "AnomalyBandWidth: \"-1\" is not a positive number of standard deviations");
     let response = expand(
         json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": "60", "AlarmMode": "AnomalyDetection", "AnomalyBandWidth": "0"}),
-    )
-    .await;
+    );
     assert_eq!(failure(&response), "AnomalyBandWidth: \"0\" is not a positive number of standard deviations");
 }
 
-#[tokio::test]
-async fn a_fragment_without_what_the_macro_needs_fails_clearly() {
+#[test]
+fn a_fragment_without_what_the_macro_needs_fails_clearly() {
     let mut request = request(json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": "60"}));
     request.fragment.as_object_mut().unwrap().remove("Resources");
-    let response = handle(request, || async { Ok(vec![]) }).await;
+    let response = handle(request);
     assert_eq!(response.status, "failure");
     assert_eq!(response.error_message.as_deref(), Some("the template has no Resources section to add the alarms to"));
 
     let mut request = request_without_parameter("Threshold");
     request.request_id = "req-2".into();
-    let response = handle(request, || async { Ok(vec![]) }).await;
+    let response = handle(request);
     assert_eq!(
         response.error_message.as_deref(),
         Some("the template declares no Threshold parameter, which the alarms refer to")
     );
 
-    let response = expand(json!({"SamplingPeriod": "60"})).await;
+    let response = expand(json!({"SamplingPeriod": "60"}));
     assert_eq!(failure(&response), "the template has no NatGatewayIDs parameter value");
 }
 
@@ -255,22 +287,11 @@ fn request_without_parameter(name: &str) -> MacroRequest {
     request
 }
 
-#[tokio::test]
-async fn all_with_no_nat_gateway_or_a_failed_lookup_says_so() {
-    let none = handle(request(json!({"NatGatewayIDs": "all", "SamplingPeriod": "60"})), || async { Ok(vec![]) }).await;
-    assert_eq!(failure(&none), "NatGatewayIDs is all, but this region has no available NAT Gateway");
-    let failed = expand(json!({"NatGatewayIDs": "ALL", "SamplingPeriod": "60"})).await;
-    assert_eq!(
-        failure(&failed),
-        "NatGatewayIDs is all, but the NAT Gateways could not be listed: no lookup in this test"
-    );
-}
-
-#[tokio::test]
-async fn an_alarm_never_replaces_a_resource_of_the_template() {
+#[test]
+fn an_alarm_never_replaces_a_resource_of_the_template() {
     let mut request = request(json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": "60"}));
     request.fragment["Resources"]["SpikeAlarm1234abcd"] = json!({"Type": "AWS::SNS::Topic"});
-    let response = handle(request, || async { Ok(vec![]) }).await;
+    let response = handle(request);
     assert_eq!(
         response.error_message.as_deref(),
         Some("the template already has a resource SpikeAlarm1234abcd; the alarm of nat-1234abcd would replace it")

@@ -6,7 +6,7 @@
 use crate::error::{RecorderError, Result};
 use crate::event::is_nat_gateway_id;
 use crate::flowlogs::{executions_of, Ownership};
-use crate::recording::Watched;
+use crate::recording::{NatGateways, Watched};
 
 pub use lambda_env::process_env;
 
@@ -30,19 +30,67 @@ fn whole_number(env: &impl Fn(&str) -> Option<String>, name: &'static str) -> Re
     })
 }
 
-/// `ALARM_NAME_PREFIX` and `NAT_GATEWAY_IDS`, the list the alarms macro resolved at deploy time.
+/// `ALARM_NAME_PREFIX` and `NAT_GATEWAY_IDS`: the list the alarms macro wrote at deploy time, or
+/// `all`.
 fn watched(env: &impl Fn(&str) -> Option<String>) -> Result<Watched> {
     let list = required(env, "NAT_GATEWAY_IDS")?;
+    let alarm_name_prefix = required(env, "ALARM_NAME_PREFIX")?;
+    if list.trim() == nat_alarms_macro::ALL {
+        return Ok(Watched { alarm_name_prefix, nat_gateways: NatGateways::All });
+    }
     let nat_gateway_ids: Vec<String> = list.split(',').map(|id| id.trim().to_owned()).collect();
     if let Some(bad) = nat_gateway_ids.iter().find(|id| !is_nat_gateway_id(id)) {
         return Err(RecorderError::Config {
             name: "NAT_GATEWAY_IDS",
             problem: format!(
-                "{bad:?} is not a NAT Gateway id (nat- and 8 or 17 hex digits); is the alarms macro deployed?"
+                "{bad:?} is not a NAT Gateway id (nat- and 8 or 17 hex digits) or all; is the alarms macro deployed?"
             ),
         });
     }
-    Ok(Watched { alarm_name_prefix: required(env, "ALARM_NAME_PREFIX")?, nat_gateway_ids })
+    Ok(Watched { alarm_name_prefix, nat_gateways: NatGateways::Listed(nat_gateway_ids) })
+}
+
+/// What the sweeper needs to keep one alarm per NAT Gateway when the stack watches them all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmConfig {
+    /// `<stack>.NatGatewaySpike.`: every alarm named so is the stack's, and no other is.
+    pub name_prefix: String,
+    pub stack_name: String,
+    /// The template's alarm parameters by their template names (`Threshold`, `SamplingPeriod`,
+    /// `EvaluationPeriods`, `DatapointsToAlarm`, `AlarmMode`, `AnomalyBandWidth`), as the macro
+    /// reads them.
+    pub parameters: serde_json::Map<String, serde_json::Value>,
+    pub mode: nat_alarms_macro::AlarmMode,
+}
+
+/// The variables that carry the alarm parameters, and the template parameter each one is.
+const ALARM_PARAMETERS: [(&str, &str); 6] = [
+    ("THRESHOLD", "Threshold"),
+    ("SAMPLING_PERIOD", "SamplingPeriod"),
+    ("EVALUATION_PERIODS", "EvaluationPeriods"),
+    ("DATAPOINTS_TO_ALARM", "DatapointsToAlarm"),
+    ("ALARM_MODE", "AlarmMode"),
+    ("ANOMALY_BAND_WIDTH", "AnomalyBandWidth"),
+];
+
+/// `Some` when `NAT_GATEWAY_IDS` is `all`: the alarm parameters, checked as the macro checks them.
+fn alarm_config(env: &impl Fn(&str) -> Option<String>, stack_name: &str) -> Result<Option<AlarmConfig>> {
+    let watched = watched(env)?;
+    if watched.nat_gateways != NatGateways::All {
+        return Ok(None);
+    }
+    let mut parameters = serde_json::Map::new();
+    for (variable, parameter) in ALARM_PARAMETERS {
+        parameters.insert(parameter.to_owned(), required(env, variable)?.into());
+    }
+    let mode = nat_alarms_macro::alarm_mode(&parameters)
+        .map_err(|problem| RecorderError::Config { name: "THRESHOLD and the other alarm parameters", problem })?;
+    Ok(Some(AlarmConfig {
+        name_prefix: watched.alarm_name_prefix,
+        stack_name: stack_name.to_owned(),
+        parameters,
+        mode,
+    }))
 }
 
 /// The DynamoDB table that holds one item per NAT Gateway.
@@ -146,7 +194,7 @@ impl ResolverConfig {
 }
 
 /// What the sweeper needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SweepConfig {
     pub table_name: String,
     pub stack_name: String,
@@ -167,6 +215,8 @@ pub struct SweepConfig {
     /// Where the SDK sends every call when `AWS_ENDPOINT_URL` points it elsewhere than AWS (the
     /// local stack, which is also where its CloudFormation answers go); never set in Lambda.
     pub endpoint_override: Option<String>,
+    /// `Some` when the stack watches every NAT Gateway: the sweeper keeps their alarms.
+    pub alarms: Option<AlarmConfig>,
 }
 
 impl SweepConfig {
@@ -182,13 +232,14 @@ impl SweepConfig {
         Ok(Self {
             table_name: required(&env, "TABLE_NAME")?,
             stack_id: stack_id(&env, &stack_name)?,
-            stack_name,
             ownership: ownership(&env)?,
             executions,
             state_machine_arn: state_machine,
             max_age: std::time::Duration::from_secs(u64::from(recording) + u64::from(grace)),
             min_age: std::time::Duration::from_secs(u64::from(whole_number(&env, "SWEEP_MIN_AGE_SECONDS")?)),
             endpoint_override: env("AWS_ENDPOINT_URL"),
+            alarms: alarm_config(&env, &stack_name)?,
+            stack_name,
         })
     }
 }
@@ -222,6 +273,11 @@ pub struct NotifierConfig {
     pub region: String,
     /// USD per GB processed by a NAT Gateway, for the cost estimate.
     pub price_per_gb: f64,
+    /// The account the report comes from (`ACCOUNT_ID`, `!Ref AWS::AccountId`).
+    pub account_id: String,
+    /// Whether the topic is shared by many accounts' recorders (`REPORT_TOPIC_SHARED`: the
+    /// stack's ReportTopicArn is set); their subjects then name the account and Region.
+    pub shared_topic: bool,
 }
 
 impl NotifierConfig {
@@ -231,6 +287,17 @@ impl NotifierConfig {
             log_group_name: required(&env, "LOG_GROUP_NAME")?,
             query_name: required(&env, "QUERY_NAME")?,
             region: required(&env, "AWS_REGION")?,
+            account_id: {
+                let id = required(&env, "ACCOUNT_ID")?;
+                if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(RecorderError::Config {
+                        name: "ACCOUNT_ID",
+                        problem: format!("{id:?} is not an account id (12 digits)"),
+                    });
+                }
+                id
+            },
+            shared_topic: flag(&env, "REPORT_TOPIC_SHARED")?,
             price_per_gb: {
                 let text = required(&env, "NAT_PRICE_PER_GB")?;
                 text.parse::<f64>().ok().filter(|p| p.is_finite() && *p >= 0.0).ok_or_else(|| {
@@ -277,7 +344,12 @@ mod tests {
         assert_eq!(config.recording_time_seconds, 900);
         assert_eq!(config.max_recordings, 0);
         assert_eq!(config.watched.alarm_name_prefix, "stack.NatGatewaySpike.");
-        assert_eq!(config.watched.nat_gateway_ids, ["nat-0123456789abcdef0", "nat-1234abcd"]);
+        assert_eq!(
+            config.watched.nat_gateways,
+            NatGateways::Listed(vec!["nat-0123456789abcdef0".into(), "nat-1234abcd".into()])
+        );
+        let all = start_with("NAT_GATEWAY_IDS", Some("all")).unwrap();
+        assert_eq!(all.watched.nat_gateways, NatGateways::All);
     }
 
     #[test]
@@ -320,9 +392,48 @@ mod tests {
         assert!(err.to_string().contains("RECORDING_TIME_SECONDS"), "{err}");
     }
 
+    const SWEEP: &[(&str, &str)] = &[
+        ("TABLE_NAME", "t"),
+        ("STACK_NAME", "s"),
+        ("LOG_GROUP_NAME", "/flowlogs"),
+        ("DELIVERY_ROLE_ARN", "arn:aws:iam::123456789012:role/delivery"),
+        ("STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123456789012:stateMachine:recorder"),
+        ("RECORDING_TIME_SECONDS", "900"),
+        ("SWEEP_GRACE_SECONDS", "600"),
+        ("SWEEP_MIN_AGE_SECONDS", "120"),
+        ("STACK_ID", "arn:aws:cloudformation:us-east-1:123456789012:stack/s/8a5c2b70-93c1-11ef-a2f5-0affd3c1e8b3"),
+        ("ALARM_NAME_PREFIX", "s.NatGatewaySpike."),
+        ("NAT_GATEWAY_IDS", "all"),
+        ("THRESHOLD", "100000000"),
+        ("SAMPLING_PERIOD", "60"),
+        ("EVALUATION_PERIODS", "3"),
+        ("DATAPOINTS_TO_ALARM", "1"),
+        ("ALARM_MODE", "Static"),
+        ("ANOMALY_BAND_WIDTH", "2"),
+    ];
+
+    fn sweep_with(name: &str, value: &str) -> Result<SweepConfig> {
+        let mut pairs: Vec<(&str, &str)> = SWEEP.iter().copied().filter(|(k, _)| *k != name).collect();
+        pairs.push((name, value));
+        SweepConfig::from_env(env(&pairs))
+    }
+
+    #[test]
+    fn the_sweeper_keeps_the_alarms_only_when_it_watches_all_and_checks_them_as_the_macro_does() {
+        let alarms = SweepConfig::from_env(env(SWEEP)).unwrap().alarms.unwrap();
+        assert_eq!((alarms.name_prefix.as_str(), alarms.stack_name.as_str()), ("s.NatGatewaySpike.", "s"));
+        assert_eq!(alarms.mode, nat_alarms_macro::AlarmMode::Static);
+        assert_eq!(alarms.parameters["EvaluationPeriods"], "3");
+        assert_eq!(sweep_with("NAT_GATEWAY_IDS", "nat-1234abcd").unwrap().alarms, None);
+        let err = sweep_with("SAMPLING_PERIOD", "30").unwrap_err().to_string();
+        assert!(err.contains("SamplingPeriod: \"30\" is not a period NAT Gateway metrics have"), "{err}");
+    }
+
     #[test]
     fn the_sweep_allows_a_recording_its_time_plus_the_grace() {
         let config = SweepConfig::from_env(env(&[
+            ("ALARM_NAME_PREFIX", "s.NatGatewaySpike."),
+            ("NAT_GATEWAY_IDS", "nat-1234abcd"),
             ("TABLE_NAME", "t"),
             ("STACK_NAME", "s"),
             ("LOG_GROUP_NAME", "/flowlogs"),
@@ -366,6 +477,8 @@ mod tests {
             ("LOG_GROUP_NAME", "/flowlogs"),
             ("QUERY_NAME", "q"),
             ("AWS_REGION", "us-east-1"),
+            ("ACCOUNT_ID", "123456789012"),
+            ("REPORT_TOPIC_SHARED", "false"),
             ("NAT_PRICE_PER_GB", "4.5 cents"),
         ]))
         .unwrap_err();

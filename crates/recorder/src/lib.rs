@@ -7,10 +7,10 @@
 //!   [`protocol`], which alarm events are ours ([`recording`]), the report's [`analysis`], the
 //!   NAT Gateway's [`meter`], the [`workloads`] behind its addresses and the email ([`notify`]);
 //! - [`aws`]: one small adapter per service: [`store`] DynamoDB, [`flowlogs`] EC2, [`tokens`]
-//!   Step Functions, [`insights`] CloudWatch Logs, [`metrics`] CloudWatch, [`sns`] SNS,
-//!   [`stack`] CloudFormation;
+//!   Step Functions, [`insights`] CloudWatch Logs, [`metrics`] and [`alarms`] CloudWatch, [`sns`]
+//!   SNS, [`stack`] CloudFormation, [`account`] IAM;
 //! - [`run`]: what joins them, one function per step of the state machine ([`steps`]), the
-//!   [`sweep`] and the [`uninstall`].
+//!   [`sweep`], the alarms of `all` ([`reconcile`]) and the [`uninstall`].
 //!
 //! Around them: what the state machine passes in and out ([`contract`]), the alarm event
 //! ([`event`]), the settings ([`config`]) and the one error type ([`error`]). Each module is also
@@ -36,6 +36,8 @@ pub mod decide {
 
 /// One adapter per AWS service: the only code that calls the SDK.
 pub mod aws {
+    pub mod account;
+    pub mod alarms;
     pub mod flowlogs;
     pub mod insights;
     pub mod metrics;
@@ -48,14 +50,15 @@ pub mod aws {
 /// What joins the decisions and the adapters: the steps of the state machine, the sweep, the
 /// uninstall.
 pub mod run {
+    pub mod reconcile;
     pub mod steps;
     pub mod sweep;
     pub mod uninstall;
 }
 
-pub use aws::{flowlogs, insights, metrics, sns, stack, store, tokens};
+pub use aws::{account, alarms, flowlogs, insights, metrics, sns, stack, store, tokens};
 pub use decide::{analysis, meter, notify, protocol, recording, workloads};
-pub use run::{steps, sweep, uninstall};
+pub use run::{reconcile, steps, sweep, uninstall};
 
 pub use error::{RecorderError, Result};
 

@@ -39,7 +39,7 @@ fn start_config() -> StartConfig {
         table_name: "slots".into(),
         watched: recorder::recording::Watched {
             alarm_name_prefix: "nat-recorder.NatGatewaySpike.".into(),
-            nat_gateway_ids: vec![NAT.into()],
+            nat_gateways: recorder::recording::NatGateways::Listed(vec![NAT.into()]),
         },
         stack_name: "nat-recorder".into(),
         log_group_name: "/flowlogs".into(),
@@ -554,6 +554,7 @@ mod sweep {
             min_age: Duration::from_secs(120),
             stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/stack/1".into(),
             endpoint_override: None,
+            alarms: None,
         };
         // When the sweep runs
         let report = sweep(&config, &ec2, &slots, &executions, 1_000 + 600).await.expect("the sweep ends");

@@ -3,6 +3,7 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use std::time::Duration;
 
+use recorder::account::AccountAlias;
 use recorder::config::NotifierConfig;
 use recorder::contract::StateInput;
 use recorder::flowlogs::FlowLogs;
@@ -25,12 +26,16 @@ async fn main() -> Result<(), Error> {
     let insights = Insights::from_sdk_config(&sdk, Duration::from_secs(1), 50);
     let meter = Meter::from_sdk_config(&sdk);
     let ec2 = FlowLogs::from_sdk_config(&sdk);
+    // Read once, at the first report, not at cold start: an IAM call the schedule never needs.
+    let alias = tokio::sync::OnceCell::new();
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let insights = insights.until(recorder::answer_by(event.context.deadline, PUBLISH_MARGIN));
-        let (config, mailer, meter, ec2) = (&config, &mailer, &meter, &ec2);
+        let (config, mailer, meter, ec2, alias, sdk) = (&config, &mailer, &meter, &ec2, &alias, &sdk);
         async move {
             let input: StateInput = steps::decode("Notify", event.payload)?;
-            let sources = steps::Sources { insights: &insights, meter, ec2 };
+            let account_alias =
+                alias.get_or_init(|| async { AccountAlias::from_sdk_config(sdk).read().await }).await.as_deref();
+            let sources = steps::Sources { insights: &insights, meter, ec2, account_alias };
             steps::notify(config, mailer, &sources, input, recorder::now()).await
         }
     }))

@@ -9,7 +9,9 @@
 //! timestamp is tag 1 (epoch seconds) in CBOR and a number of epoch seconds in JSON; an error's
 //! `__type` and `message` are the same map in both. JSON says nothing of a member's type, so the
 //! answer's timestamps and doubles are recognised by the members of the calls the project makes
-//! (GetMetricData's `Timestamps` and `Values`); a blob in either direction is refused.
+//! (GetMetricData's `Timestamps` and `Values`, DescribeAlarms' `MetricAlarm` timestamps and
+//! `Threshold`: CloudWatch API Reference, "MetricDataResult" and "MetricAlarm"); a blob in either
+//! direction is refused.
 
 use ciborium::Value as Cbor;
 use serde_json::{Map, Number, Value as Json};
@@ -19,9 +21,15 @@ pub const PROTOCOL_HEADER: &str = "smithy-protocol";
 pub const PROTOCOL: &str = "rpc-v2-cbor";
 
 /// Members of the answers the project reads that the model types as timestamps.
-const TIMESTAMPS: [&str; 2] = ["Timestamps", "Timestamp"];
+const TIMESTAMPS: [&str; 5] = [
+    "Timestamps",
+    "Timestamp",
+    "AlarmConfigurationUpdatedTimestamp",
+    "StateUpdatedTimestamp",
+    "StateTransitionedTimestamp",
+];
 /// ... and as doubles (a JSON `100` is a CBOR double here, not an integer).
-const DOUBLES: [&str; 1] = ["Values"];
+const DOUBLES: [&str; 2] = ["Values", "Threshold"];
 
 /// The `X-Amz-Target` of a CBOR call's path: `GraniteServiceVersion20100801.GetMetricData`.
 pub fn target(path: &str) -> Option<String> {
@@ -144,5 +152,17 @@ mod tests {
             Some("GraniteServiceVersion20100801.GetMetricData")
         );
         assert_eq!(target("/"), None);
+    }
+
+    #[test]
+    fn an_alarms_timestamps_are_tagged_and_its_threshold_is_a_double() {
+        let answer = br#"{"MetricAlarms": [{"AlarmName": "a", "StateUpdatedTimestamp": 1715680920.5, "Threshold": 100, "EvaluationPeriods": 3}]}"#;
+        let value: Cbor = ciborium::from_reader(response(answer).unwrap().as_slice()).unwrap();
+        let alarm = &value.as_map().unwrap()[0].1.as_array().unwrap()[0];
+        let member =
+            |name: &str| alarm.as_map().unwrap().iter().find(|(k, _)| k.as_text() == Some(name)).unwrap().1.clone();
+        assert_eq!(member("StateUpdatedTimestamp"), Cbor::Tag(1, Box::new(Cbor::Float(1_715_680_920.5))));
+        assert_eq!(member("Threshold"), Cbor::Float(100.0));
+        assert_eq!(member("EvaluationPeriods"), Cbor::Integer(3.into()));
     }
 }

@@ -286,6 +286,24 @@ impl FlowLogs {
         Ok(names)
     }
 
+    /// The Region's NAT Gateways that are, or are becoming, available: those the stack watches
+    /// when it watches them all (a deleting, deleted or failed one processes no more traffic).
+    pub async fn nat_gateways_in_use(&self) -> Result<Vec<String>> {
+        let gateways: Vec<_> = self
+            .client
+            .describe_nat_gateways()
+            .filter(Filter::builder().name("state").values("pending").values("available").build())
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<std::result::Result<_, _>>()
+            .await
+            .map_err(|e| RecorderError::from_sdk("EC2 DescribeNatGateways", e))?;
+        let mut ids: Vec<String> = gateways.iter().filter_map(|g| g.nat_gateway_id()).map(str::to_owned).collect();
+        ids.sort();
+        Ok(ids)
+    }
+
     /// What a recording needs to know of the NAT Gateway: its state, its network interfaces and
     /// their private addresses (one of each per address it holds).
     pub async fn nat_gateway(&self, nat_gateway_id: &str) -> Result<NatGatewayFacts> {

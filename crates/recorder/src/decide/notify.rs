@@ -568,6 +568,41 @@ pub fn compose(report: &Report<'_>, context: &ReportContext<'_>) -> Email {
     Email { subject, body }
 }
 
+/// Where a report comes from: the account (its alias where IAM lets the notifier read it) and
+/// the Region. Reports of many accounts may share a topic (ReportTopicArn).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin<'a> {
+    pub account_id: &'a str,
+    pub alias: Option<&'a str>,
+    pub region: &'a str,
+    /// The topic is shared by the recorders of many accounts: the subject says which one.
+    pub shared_topic: bool,
+}
+
+impl Origin<'_> {
+    /// `123456789012 (payments-prod)`, or the id alone.
+    fn account(&self) -> String {
+        match self.alias {
+            Some(alias) => format!("{} ({})", self.account_id, printable(alias, 63)),
+            None => self.account_id.to_owned(),
+        }
+    }
+
+    /// The email with its account and Region: two lines at the top of the body, and, on a shared
+    /// topic, at the start of the subject (the alias, else the id, which is shorter to scan).
+    pub fn stamp(&self, email: Email) -> Email {
+        let subject = match self.shared_topic {
+            true => {
+                let who = self.alias.map_or_else(|| self.account_id.to_owned(), |a| printable(a, 63));
+                subject_text(format!("[{who} {}] {}", self.region, email.subject), SUBJECT_LIMIT)
+            }
+            false => email.subject,
+        };
+        let body = format!("{:<12}{}\n{:<12}{}\n{}", "Account", self.account(), "Region", self.region, email.body);
+        Email { subject, body }
+    }
+}
+
 /// The email for an alarm that did not start a recording, when one is asked for.
 pub fn compose_skip(nat_gateway_id: &str, reason: SkipReason) -> Email {
     let nat_gateway_id = &event_text(nat_gateway_id);
@@ -899,6 +934,25 @@ mod tests {
         assert_eq!(duration_text(42), "42s");
         assert_eq!(duration_text(752), "12m 32s");
         assert_eq!(duration_text(3 * 3600 + 5 * 60 + 9), "3h 05m");
+    }
+
+    #[test]
+    fn a_report_names_its_account_and_region_and_on_a_shared_topic_leads_its_subject_with_them() {
+        let email = Email {
+            subject: "NAT Gateway nat-1: recorded 5m 00s, alarm back to OK".into(),
+            body: "NAT Gateway nat-1\n".into(),
+        };
+        let own = Origin { account_id: "123456789012", alias: None, region: "eu-west-1", shared_topic: false };
+        let stamped = own.stamp(email.clone());
+        assert_eq!(stamped.subject, email.subject, "one account's own inbox needs no account in the subject");
+        assert_eq!(stamped.body, "Account     123456789012\nRegion      eu-west-1\nNAT Gateway nat-1\n");
+        let shared = Origin { alias: Some("payments-prod"), shared_topic: true, ..own };
+        let stamped = shared.stamp(email);
+        assert_eq!(stamped.subject, "[payments-prod eu-west-1] NAT Gateway nat-1: recorded 5m 00s, alarm back to OK");
+        assert!(stamped.body.starts_with("Account     123456789012 (payments-prod)\nRegion      eu-west-1\n"));
+        // an alias with a line break cannot forge a header line
+        let odd = Origin { alias: Some("a\nRegion x"), ..shared };
+        assert!(!odd.stamp(Email { subject: "s".into(), body: String::new() }).body.contains("\nRegion x"));
     }
 
     #[test]

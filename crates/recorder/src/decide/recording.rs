@@ -11,11 +11,28 @@ use crate::event::{is_nat_gateway_id, AlarmStateChange, AlarmValue, NAT_GATEWAY_
 pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
 
 /// Which alarm events are this stack's: alarms named `<alarm_name_prefix><nat id>` about one of
-/// the NAT Gateways the stack watches (the macro resolves the list, `all` included).
+/// the NAT Gateways the stack watches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Watched {
     pub alarm_name_prefix: String,
-    pub nat_gateway_ids: Vec<String>,
+    pub nat_gateways: NatGateways,
+}
+
+/// The NAT Gateways a stack watches: the deploy-time list the alarms macro wrote, or all of the
+/// Region's, whose alarms the sweeper keeps (recorder::alarms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NatGateways {
+    Listed(Vec<String>),
+    All,
+}
+
+impl NatGateways {
+    pub fn contains(&self, nat_gateway_id: &str) -> bool {
+        match self {
+            Self::Listed(ids) => ids.iter().any(|id| id == nat_gateway_id),
+            Self::All => true,
+        }
+    }
 }
 
 /// What to do with an alarm event: act on it, or skip it for a reason (which is no error).
@@ -63,7 +80,7 @@ pub fn by_hand(
     if let Some(by) = request.requested_by.as_deref().filter(|by| by.chars().count() > 256) {
         return invalid(format!("requestedBy is {} characters long, more than 256", by.chars().count()));
     }
-    if !watched.nat_gateway_ids.iter().any(|id| id == nat) {
+    if !watched.nat_gateways.contains(nat) {
         return Ok(Judgement::Skip(SkipReason::NotWatched));
     }
     Ok(Judgement::Act(request.minutes * 60))
@@ -107,7 +124,7 @@ fn belongs_to_us(
     {
         return Ok(Judgement::Skip(SkipReason::NotOurAlarm));
     }
-    if !watched.nat_gateway_ids.iter().any(|id| id == nat) {
+    if !watched.nat_gateways.contains(nat) {
         return Ok(Judgement::Skip(SkipReason::NotWatched));
     }
     let at = event.state_timestamp_millis()?;
@@ -137,7 +154,7 @@ mod tests {
     fn watched() -> Watched {
         Watched {
             alarm_name_prefix: "nat-recorder.NatGatewaySpike.".into(),
-            nat_gateway_ids: vec!["nat-0123456789abcdef0".into()],
+            nat_gateways: NatGateways::Listed(vec!["nat-0123456789abcdef0".into()]),
         }
     }
 
@@ -231,6 +248,20 @@ mod tests {
             judge(alarm_about("nat-0fffffffffffffff1", "nat-0fffffffffffffff1")),
             Judgement::Skip(SkipReason::NotWatched)
         );
+    }
+
+    #[test]
+    fn watching_all_takes_any_nat_gateway_whose_alarm_is_named_and_built_for_it() {
+        let all = Watched { nat_gateways: NatGateways::All, ..watched() };
+        let judge = |event| spike_from(&AlarmStateChange::from_value(event).unwrap(), &all, now()).unwrap();
+        let Judgement::Act(spike) = judge(alarm_about("nat-0fffffffffffffff1", "nat-0fffffffffffffff1")) else {
+            panic!("an alarm of a NAT Gateway created after the deploy is ours")
+        };
+        assert_eq!(spike.nat_gateway_id, "nat-0fffffffffffffff1");
+        // all NAT Gateways, but still only alarms named for, and about, the one they name
+        let forged = alarm_about("nat-0123456789abcdef0", "nat-0fffffffffffffff1");
+        assert_eq!(judge(forged), Judgement::Skip(SkipReason::NotOurAlarm));
+        assert_eq!(judge(alarm_about("nat-XYZ", "nat-XYZ")), Judgement::Skip(SkipReason::NotOurAlarm));
     }
 
     #[test]

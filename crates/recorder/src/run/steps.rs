@@ -22,7 +22,7 @@ use crate::flowlogs::{
 use crate::insights::Insights;
 use crate::meter::Readings;
 use crate::metrics::Meter;
-use crate::notify::{arrival, compose, compose_skip, Arrival, Delivery, Report, ReportContext, TALKERS_SHOWN};
+use crate::notify::{arrival, compose, compose_skip, Arrival, Delivery, Origin, Report, ReportContext, TALKERS_SHOWN};
 use crate::protocol::{Effect, Input, Start};
 use crate::recording::{self, calm_from, spike_from, Judgement};
 use crate::sns::Mailer;
@@ -485,6 +485,8 @@ pub struct Sources<'a> {
     pub insights: &'a Insights,
     pub meter: &'a Meter,
     pub ec2: &'a FlowLogs,
+    /// The account's alias, where IAM let the notifier read it (the report names it).
+    pub account_alias: Option<&'a str>,
 }
 
 /// The report's figures: the analysis, the meter, and who holds the talkers' addresses; each
@@ -598,6 +600,13 @@ pub async fn notify(
         };
         compose(&report, &context)
     };
+    let origin = Origin {
+        account_id: &config.account_id,
+        alias: sources.account_alias,
+        region: &config.region,
+        shared_topic: config.shared_topic,
+    };
+    let email = origin.stamp(email);
     let message_id = mailer.send(&email).await?;
     info!(subject = %email.subject, "report sent");
     Ok(NotifyOutput::Sent { message_id, subject: email.subject })

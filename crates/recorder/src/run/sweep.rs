@@ -74,6 +74,9 @@ pub struct SweepReport {
     pub foreign: Vec<String>,
     /// What could not be swept this time, one line each; the others were swept all the same.
     pub errors: Vec<String>,
+    /// The alarms put and deleted, when the stack watches every NAT Gateway.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alarms: Option<crate::reconcile::AlarmsReport>,
 }
 
 /// Asks Step Functions once per execution, however many flow logs and slots name it.

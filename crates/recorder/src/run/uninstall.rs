@@ -1,8 +1,10 @@
 //! Uninstall: the stack's custom resource (`UninstallCleanup` in `template.yaml`) hands the
 //! sweeper a CloudFormation Delete before anything the cleanup needs is deleted (the ALARM rule
 //! goes first, so no new recording starts). It stops the running recordings and deletes every
-//! flow log of this stack, whatever its age, so uninstalling never leaves one running. Safe to
-//! run again: what is gone stays gone.
+//! flow log of this stack, whatever its age, so uninstalling never leaves one running, and, when
+//! the stack watches every NAT Gateway, the alarms the sweeper made. Safe to run again: what is
+//! gone stays gone. A Create or Update of a stack that watches every NAT Gateway puts every
+//! alarm ([`crate::reconcile`]).
 //!
 //! The request and response are CloudFormation's custom-resource contract (CloudFormation User
 //! Guide, "Custom resource request objects" and "Custom resource response objects"): the answer
@@ -25,6 +27,7 @@ use aws_lambda_events::event::cloudformation::{
 use serde::Serialize;
 use tracing::{info, warn};
 
+use crate::alarms::Alarms;
 use crate::config::SweepConfig;
 use crate::error::{RecorderError, Result};
 use crate::flowlogs::FlowLogs;
@@ -53,6 +56,7 @@ pub struct Cleanup<'a> {
     pub slots: &'a SlotTable,
     pub executions: &'a Executions,
     pub stack: &'a Stack,
+    pub alarms: &'a Alarms,
 }
 
 /// What one uninstall did.
@@ -255,12 +259,27 @@ async fn handle(
         if let Some(id) = envelope.physical_resource_id {
             response.physical_resource_id = id.to_owned();
         }
-        // Create and Update: nothing to set up.
-        let Some(properties) = envelope.delete else { return Ok(HashMap::new()) };
+        // Create and Update: the alarms of every NAT Gateway, with the stack's parameters now.
+        let Some(properties) = envelope.delete else {
+            let Some(alarms) = &config.alarms else { return Ok(HashMap::new()) };
+            let report = crate::reconcile::reconcile(alarms, clients.ec2, clients.alarms, crate::reconcile::Put::Every)
+                .await
+                .map_err(|e| RecorderError::Aws {
+                    operation: "alarms",
+                    message: format!("could not put the alarms: {e}"),
+                })?;
+            return Ok(HashMap::from([("Alarms".to_owned(), report.put.len().to_string())]));
+        };
         let report = uninstall(config, clients.ec2, clients.slots, clients.executions, settle(properties)?).await?;
+        // After the passes: a sweep that was putting an alarm when the cleanup began has ended.
+        let removed = match &config.alarms {
+            Some(alarms) => crate::reconcile::remove_all(alarms, clients.alarms).await?,
+            None => Vec::new(),
+        };
         Ok(HashMap::from([
             ("StoppedExecutions".to_owned(), report.stopped_executions.len().to_string()),
             ("DeletedFlowLogs".to_owned(), report.deleted_flow_log_ids.len().to_string()),
+            ("DeletedAlarms".to_owned(), removed.len().to_string()),
         ]))
     }
     .await;
@@ -272,7 +291,10 @@ async fn handle(
         Err(e) => {
             warn!(error = %e, "the uninstall cleanup failed; CloudFormation is told so");
             response.status = CloudFormationCustomResourceResponseStatus::Failed;
-            response.reason = Some(format!("could not stop the recordings or delete their flow logs: {e}"));
+            response.reason = Some(match envelope(request).map(|e| e.delete.is_some()) {
+                Ok(true) => format!("could not stop the recordings or delete their flow logs: {e}"),
+                _ => e.to_string(),
+            });
         }
     }
     response
