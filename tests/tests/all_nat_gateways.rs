@@ -158,3 +158,36 @@ async fn a_stack_with_a_list_keeps_no_alarm_itself() {
     );
     assert_eq!(alarm_count(&d).await, 0, "the macro's alarms are CloudFormation's");
 }
+
+#[tokio::test]
+async fn going_from_all_to_a_list_removes_the_alarms_the_sweeper_kept_before_the_macros_arrive() {
+    if Template::deployed().root["Parameters"]["NatGatewayIDs"].is_null() {
+        return; // the organization's template always watches all
+    }
+    let world = World::new().await;
+    // The stack watched all, and the sweeper kept this NAT Gateway's alarm
+    let before = watching_all(&world).await;
+    let (url, answers) = response_catcher();
+    before.deliver("FlowlogSweeperFunction", &before.cleanup_request("Create", &url));
+    answers.recv_timeout(Duration::from_secs(60)).expect("the Create is answered");
+    assert!(alarm_of(&before, &world.nat_gateway_id).await.is_some());
+    // It is updated to a list: CloudFormation sends the cleanup an Update, before the macro's
+    // alarms (which depend on it) are created
+    let after = world.deploy(&[]).await;
+    let update = |old: &str| {
+        let mut request = after.cleanup_request("Update", &url);
+        request["ResourceProperties"]["Watched"] = world.nat_gateway_id.clone().into();
+        request["OldResourceProperties"] = serde_json::json!({"ServiceToken": "sweeper", "Watched": old});
+        request
+    };
+    after.deliver("FlowlogSweeperFunction", &update("all"));
+    let (_, answer) = answers.recv_timeout(Duration::from_secs(60)).expect("the Update is answered");
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert_ne!(answer["Data"]["DeletedAlarms"], "0", "one per NAT Gateway of the Region: {answer}");
+    assert_eq!(alarm_count(&after).await, 0, "the names are free for the macro's alarms");
+    // From one list to another, the alarms are CloudFormation's: nothing is deleted
+    after.deliver("FlowlogSweeperFunction", &update("nat-0123456789abcdef0"));
+    let (_, answer) = answers.recv_timeout(Duration::from_secs(60)).expect("the Update is answered");
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert!(answer["Data"].get("DeletedAlarms").is_none(), "{answer}");
+}

@@ -323,6 +323,9 @@ pub fn resolved_alarm(
 /// the recorder refuses events about any other. `all` (see [`Selection::All`]) stays `all`.
 pub const WATCHED_VARIABLE: &str = "NAT_GATEWAY_IDS";
 
+/// The main template's custom resource that keeps (and, on uninstall, removes) the sweeper's alarms.
+const CLEANUP: &str = "UninstallCleanup";
+
 /// What [`WATCHED_VARIABLE`] says when the stack watches every NAT Gateway of the Region.
 pub const ALL: &str = "all";
 
@@ -354,12 +357,19 @@ pub fn add_alarms(fragment: &Value, nat_gateway_ids: &[String], mode: &AlarmMode
     let mut sorted = nat_gateway_ids.to_vec();
     sorted.sort();
     hand_over(resources, &sorted.join(","));
+    // After the cleanup's Create or Update: one from all to a list deletes the alarms the
+    // sweeper kept, which these replace under the same names.
+    let after_cleanup = resources.contains_key(CLEANUP);
     for id in nat_gateway_ids {
         let logical = logical_id(id);
         if resources.contains_key(&logical) {
             return Err(format!("the template already has a resource {logical}; the alarm of {id} would replace it"));
         }
-        resources.insert(logical, alarm(id, mode));
+        let mut resource = alarm(id, mode);
+        if after_cleanup {
+            resource["DependsOn"] = json!(CLEANUP);
+        }
+        resources.insert(logical, resource);
     }
     Ok(fragment)
 }

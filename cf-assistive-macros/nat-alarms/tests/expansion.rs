@@ -288,6 +288,14 @@ fn request_without_parameter(name: &str) -> MacroRequest {
 }
 
 #[test]
+fn in_the_main_template_each_alarm_waits_for_the_cleanup_that_removes_the_sweepers() {
+    let mut request = request(json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": "60"}));
+    request.fragment["Resources"]["UninstallCleanup"] = json!({"Type": "AWS::CloudFormation::CustomResource"});
+    let response = handle(request);
+    assert_eq!(response.fragment["Resources"]["SpikeAlarm1234abcd"]["DependsOn"], "UninstallCleanup");
+}
+
+#[test]
 fn an_alarm_never_replaces_a_resource_of_the_template() {
     let mut request = request(json!({"NatGatewayIDs": "nat-1234abcd", "SamplingPeriod": "60"}));
     request.fragment["Resources"]["SpikeAlarm1234abcd"] = json!({"Type": "AWS::SNS::Topic"});

@@ -217,6 +217,8 @@ pub struct SweepConfig {
     pub endpoint_override: Option<String>,
     /// `Some` when the stack watches every NAT Gateway: the sweeper keeps their alarms.
     pub alarms: Option<AlarmConfig>,
+    /// `<stack>.NatGatewaySpike.`, the stack's alarms' names (`ALARM_NAME_PREFIX`).
+    pub alarm_name_prefix: String,
 }
 
 impl SweepConfig {
@@ -239,6 +241,7 @@ impl SweepConfig {
             min_age: std::time::Duration::from_secs(u64::from(whole_number(&env, "SWEEP_MIN_AGE_SECONDS")?)),
             endpoint_override: env("AWS_ENDPOINT_URL"),
             alarms: alarm_config(&env, &stack_name)?,
+            alarm_name_prefix: required(&env, "ALARM_NAME_PREFIX")?,
             stack_name,
         })
     }

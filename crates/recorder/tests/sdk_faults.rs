@@ -555,6 +555,7 @@ mod sweep {
             stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/stack/1".into(),
             endpoint_override: None,
             alarms: None,
+            alarm_name_prefix: "stack.NatGatewaySpike.".into(),
         };
         // When the sweep runs
         let report = sweep(&config, &ec2, &slots, &executions, 1_000 + 600).await.expect("the sweep ends");

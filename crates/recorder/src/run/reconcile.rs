@@ -76,9 +76,10 @@ pub async fn reconcile(config: &AlarmConfig, ec2: &FlowLogs, alarms: &Alarms, pu
     }
 }
 
-/// Deletes every alarm of the stack (the uninstall): what the prefix names, NAT Gateway or not.
-pub async fn remove_all(config: &AlarmConfig, alarms: &Alarms) -> Result<Vec<String>> {
-    let names = alarms.names(&config.name_prefix).await?;
+/// Deletes every alarm the prefix names, NAT Gateway or not: the uninstall of a stack that
+/// watches all, or its Update to a list.
+pub async fn remove_all(name_prefix: &str, alarms: &Alarms) -> Result<Vec<String>> {
+    let names = alarms.names(name_prefix).await?;
     alarms.delete(&names).await?;
     Ok(names)
 }

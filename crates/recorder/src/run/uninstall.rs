@@ -128,6 +128,9 @@ pub struct CleanupProperties {
     /// How long to wait between the two passes, in seconds (StartRecording's timeout and more).
     #[serde(default)]
     pub settle_seconds: Option<String>,
+    /// `NatGatewayIDs`, joined: `all`, or the list.
+    #[serde(default)]
+    pub watched: Option<String>,
 }
 
 pub type CleanupRequest = CloudFormationCustomResourceRequest<CleanupProperties, CleanupProperties>;
@@ -143,6 +146,8 @@ struct Envelope<'a> {
     physical_resource_id: Option<&'a str>,
     /// `Some` for a Delete: its properties.
     delete: Option<&'a CleanupProperties>,
+    /// An Update from a stack that watched every NAT Gateway (whose alarms the sweeper kept).
+    watched_all_before: bool,
 }
 
 fn envelope(request: &CleanupRequest) -> Result<Envelope<'_>> {
@@ -154,11 +159,14 @@ fn envelope(request: &CleanupRequest) -> Result<Envelope<'_>> {
         response_url,
         physical_resource_id: None,
         delete: None,
+        watched_all_before: false,
     };
     Ok(match request {
         Create(r) => e(&r.stack_id, &r.request_id, &r.logical_resource_id, &r.response_url),
         Update(r) => Envelope {
             physical_resource_id: Some(&r.physical_resource_id),
+            watched_all_before: r.old_resource_properties.watched.as_deref().map(str::trim)
+                == Some(nat_alarms_macro::ALL),
             ..e(&r.stack_id, &r.request_id, &r.logical_resource_id, &r.response_url)
         },
         Delete(r) => Envelope {
@@ -261,7 +269,14 @@ async fn handle(
         }
         // Create and Update: the alarms of every NAT Gateway, with the stack's parameters now.
         let Some(properties) = envelope.delete else {
-            let Some(alarms) = &config.alarms else { return Ok(HashMap::new()) };
+            let Some(alarms) = &config.alarms else {
+                // From all to a list: the alarms the sweeper kept go, and the macro's replace them.
+                if envelope.watched_all_before {
+                    let removed = crate::reconcile::remove_all(&config.alarm_name_prefix, clients.alarms).await?;
+                    return Ok(HashMap::from([("DeletedAlarms".to_owned(), removed.len().to_string())]));
+                }
+                return Ok(HashMap::new());
+            };
             let report = crate::reconcile::reconcile(alarms, clients.ec2, clients.alarms, crate::reconcile::Put::Every)
                 .await
                 .map_err(|e| RecorderError::Aws {
@@ -273,7 +288,7 @@ async fn handle(
         let report = uninstall(config, clients.ec2, clients.slots, clients.executions, settle(properties)?).await?;
         // After the passes: a sweep that was putting an alarm when the cleanup began has ended.
         let removed = match &config.alarms {
-            Some(alarms) => crate::reconcile::remove_all(alarms, clients.alarms).await?,
+            Some(alarms) => crate::reconcile::remove_all(&alarms.name_prefix, clients.alarms).await?,
             None => Vec::new(),
         };
         Ok(HashMap::from([
@@ -343,10 +358,18 @@ mod tests {
 
     #[test]
     fn the_settle_time_is_read_from_the_properties_and_a_bad_one_is_named() {
-        assert_eq!(settle(&CleanupProperties { settle_seconds: Some("3".into()) }).unwrap(), Duration::from_secs(3));
+        assert_eq!(
+            settle(&CleanupProperties { settle_seconds: Some("3".into()), ..Default::default() }).unwrap(),
+            Duration::from_secs(3)
+        );
         assert_eq!(settle(&CleanupProperties::default()).unwrap(), Duration::from_secs(35));
-        assert_eq!(settle(&CleanupProperties { settle_seconds: Some("300".into()) }).unwrap(), MAX_SETTLE);
-        let bad = settle(&CleanupProperties { settle_seconds: Some("soon".into()) }).unwrap_err().to_string();
+        assert_eq!(
+            settle(&CleanupProperties { settle_seconds: Some("300".into()), ..Default::default() }).unwrap(),
+            MAX_SETTLE
+        );
+        let bad = settle(&CleanupProperties { settle_seconds: Some("soon".into()), ..Default::default() })
+            .unwrap_err()
+            .to_string();
         assert!(bad.contains("\"soon\""), "{bad}");
     }
 
