@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV   ?= .venv
 PYTHON ?= python3
 ASL    := statemachine/recorder.asl.json
-ORG_TEMPLATES := org/recorder.yaml
+ORG_TEMPLATES := org/recorder.yaml org/central.yaml
 
 .PHONY: help setup build demo record smoke test test-guard soak model mutants bench lint deny fmt requirements sam-build deploy org-template deploy-org clean
 
@@ -165,11 +165,21 @@ sam-build: setup ## Build both stacks for arm64 with SAM (offline), and validate
 	cargo metadata --locked --format-version 1 > /dev/null
 	cd cf-assistive-macros && $(SAM) validate --lint --region us-east-1 && $(SAM) build
 	$(SAM) validate --lint --region us-east-1
+	$(SAM) validate --lint --region us-east-1 --template-file org/recorder.yaml
 	$(SAM) build
 
 deploy: sam-build ## Deploy the macros stack, then the recorder (needs AWS credentials)
 	cd cf-assistive-macros && $(SAM) deploy --guided
 	$(SAM) deploy --guided
+
+deploy-org: setup ## Every account and Region of an organization from one StackSet: BUCKET_PREFIX= REGIONS= OUS= (or ACCOUNTS=) [STACK_SET=] [CALL_AS=DELEGATED_ADMIN] [PARAMETERS="Name=Value ..."]
+	@if [ -z "$(BUCKET_PREFIX)" ] || [ -z "$(REGIONS)" ] || [ -z "$(OUS)$(ACCOUNTS)" ]; then \
+	  echo "usage: make deploy-org BUCKET_PREFIX=<prefix> REGIONS=<region,...> OUS=<ou-...,...> (or ACCOUNTS=<id,...>); README, Across an organization" >&2; exit 2; fi
+	cargo metadata --locked --format-version 1 > /dev/null
+	$(SAM) build --template-file org/recorder.yaml --build-dir .aws-sam/org
+	$(VENV)/bin/python tools/deploy-org/deploy_org.py deploy --build-dir .aws-sam/org \
+	  --bucket-prefix $(BUCKET_PREFIX) --regions $(REGIONS) $(if $(OUS),--ous $(OUS)) $(if $(ACCOUNTS),--accounts $(ACCOUNTS)) \
+	  --stack-set $(or $(STACK_SET),nat-recorder) --call-as $(or $(CALL_AS),SELF) $(foreach p,$(PARAMETERS),--parameter $(p))
 
 clean: ## Remove build outputs and installed tools
 	cargo clean

@@ -124,13 +124,7 @@ fn spawn_moto(server: &std::path::Path, port: u16, interpreter_port: u16) -> std
 }
 
 fn start_moto_stack() -> MotoStack {
-    let server =
-        std::env::var_os("MOTO_SERVER").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".venv/bin/moto_server"));
-    assert!(
-        server.exists(),
-        "{} not found: run `make setup` (a virtualenv with moto[server]==5.2.5)",
-        server.display()
-    );
+    let server = moto_server();
     let moto_port = free_port();
     let gateway_port = free_port();
     let moto_endpoint = format!("http://127.0.0.1:{moto_port}");
@@ -175,6 +169,41 @@ fn start_moto_stack() -> MotoStack {
     }
     gateway.realism().set_consistency_lag(consistency_lag());
     MotoStack { endpoint: gateway.endpoint(), moto_endpoint, gateway, principals: std::sync::Arc::new(principals) }
+}
+
+/// The moto server behind `.venv`, or `MOTO_SERVER`.
+fn moto_server() -> PathBuf {
+    let server =
+        std::env::var_os("MOTO_SERVER").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".venv/bin/moto_server"));
+    assert!(
+        server.exists(),
+        "{} not found: run `make setup` (a virtualenv with moto[server]==5.2.5)",
+        server.display()
+    );
+    server
+}
+
+/// A moto server of its own, without the gateway or IAM enforcement, for a tool that calls AWS
+/// as an administrator would (make deploy-org): its endpoint. Gone with the test process.
+pub fn bare_moto() -> String {
+    let port = free_port();
+    let (started, outcome) = mpsc::channel();
+    // Spawned from a thread that lives as long as the process (PR_SET_PDEATHSIG, as above).
+    std::thread::spawn(move || {
+        let _ = started.send(spawn_moto(&moto_server(), port, port));
+        std::thread::park();
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    });
+    outcome.recv().expect("the moto thread").expect("moto starts");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while http(&endpoint, "GET", "/moto-api/", "").is_err() {
+        assert!(Instant::now() < deadline, "moto_server did not answer on {endpoint} within 60 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    endpoint
 }
 
 /// The local stack of this test process, started on first use and gone with the process.
