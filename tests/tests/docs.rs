@@ -41,6 +41,7 @@ fn the_readme_lists_every_parameter_with_the_templates_default() {
     for (name, default) in &listed {
         let actual = match &parameters[name.as_str()]["Default"] {
             serde_norway::Value::Null => "(required)".to_owned(),
+            serde_norway::Value::String(s) if s.is_empty() => "(empty)".to_owned(),
             serde_norway::Value::String(s) => format!("`{s}`"),
             other => format!("`{}`", serde_norway::to_string(other).unwrap().trim()),
         };

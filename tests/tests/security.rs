@@ -7,8 +7,9 @@ use serde_norway::Value;
 /// Actions AWS offers no narrower resource for; each use of `*` must say so in a comment. The
 /// log-delivery actions are Step Functions' for its execution logs (Step Functions Developer
 /// Guide, "IAM policies for logging to CloudWatch Logs").
-const NO_RESOURCE_LEVEL: [&str; 15] = [
+const NO_RESOURCE_LEVEL: [&str; 16] = [
     "cloudwatch:GetMetricData",
+    "iam:ListAccountAliases",
     "ec2:DescribeNatGateways",
     "ec2:DescribeNetworkInterfaces",
     "ec2:DescribeTags",
@@ -85,8 +86,13 @@ const KEY_ADMINISTRATION: (&str, &str) = ("ReportTopicKey", "TheAccountAdministe
 
 #[test]
 fn no_action_is_a_wildcard_and_resource_star_only_where_aws_offers_nothing_narrower() {
-    let template = Template::load();
-    let found = statements(&template);
+    for path in ["template.yaml", "org/recorder.yaml"] {
+        no_wildcard_in(&Template::load_file(path));
+    }
+}
+
+fn no_wildcard_in(template: &Template) {
+    let found = statements(template);
     assert!(found.iter().filter(|(_, kind, _)| *kind == Kind::Identity).count() >= 15, "{found:?}");
     assert!(found.iter().filter(|(_, kind, _)| *kind == Kind::Key).count() >= 2, "the key policy is read too");
     for (id, kind, statement) in &found {
@@ -115,7 +121,12 @@ fn no_action_is_a_wildcard_and_resource_star_only_where_aws_offers_nothing_narro
 
 #[test]
 fn every_resource_star_carries_a_comment_saying_why() {
-    let text = read_repo_file("template.yaml");
+    for path in ["template.yaml", "org/recorder.yaml", "org/central.yaml"] {
+        resource_stars_commented(&read_repo_file(path));
+    }
+}
+
+fn resource_stars_commented(text: &str) {
     let lines: Vec<&str> = text.lines().collect();
     let stars: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].trim() == r#"Resource: "*""#).collect();
     assert!(!stars.is_empty());
@@ -306,6 +317,10 @@ fn main_stack_translated() -> Json {
     sam_translated(&expanded)
 }
 
+fn org_stack_translated() -> Json {
+    sam_translated(&recorder_tests::template::to_cfn_json(&Template::load_file("org/recorder.yaml").root))
+}
+
 fn macros_stack_translated() -> Json {
     sam_translated(&recorder_tests::template::to_cfn_json(
         &Template::load_file("cf-assistive-macros/template.yaml").root,
@@ -342,7 +357,9 @@ fn role_statements(role: &Json) -> Vec<Json> {
 
 #[test]
 fn no_generated_role_takes_a_managed_policy_or_a_wildcard() {
-    for (stack, template) in [("main", main_stack_translated()), ("macros", macros_stack_translated())] {
+    for (stack, template) in
+        [("main", main_stack_translated()), ("org", org_stack_translated()), ("macros", macros_stack_translated())]
+    {
         let roles = roles(&template);
         assert!(!roles.is_empty(), "{stack}: no role to review");
         for (id, role) in roles {
@@ -364,7 +381,9 @@ fn no_generated_role_takes_a_managed_policy_or_a_wildcard() {
 
 #[test]
 fn each_function_writes_only_to_its_own_log_group() {
-    for (stack, template) in [("main", main_stack_translated()), ("macros", macros_stack_translated())] {
+    for (stack, template) in
+        [("main", main_stack_translated()), ("org", org_stack_translated()), ("macros", macros_stack_translated())]
+    {
         let resources = template["Resources"].as_object().unwrap();
         let functions: Vec<(&String, &Json)> =
             resources.iter().filter(|(_, r)| r["Type"] == "AWS::Lambda::Function").collect();

@@ -24,17 +24,14 @@ import zipfile
 from cfnlint.decode import decode
 from samtranslator.translator.transform import transform
 
+# The security review's translator (tools/sam-translate) and this one share its policy loader.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sam-translate"))
+from translate import NoManagedPolicies  # noqa: E402
+
 MACRO = "VpcFlowLogsRecorder-NatGatewayAlarms"
 CODE_PREFIX = "vpc-flowlogs-recorder"
 # A StackSet operation's states that end it (CloudFormation API Reference, "StackSetOperation").
 DONE = {"SUCCEEDED", "FAILED", "STOPPED"}
-
-
-class NoManagedPolicies:
-    """The template names no AWS managed policy, so the translator needs no IAM lookup."""
-
-    def load(self):
-        return {}
 
 
 def fail(message):

@@ -434,20 +434,7 @@ mod tests {
 
     #[test]
     fn the_sweep_allows_a_recording_its_time_plus_the_grace() {
-        let config = SweepConfig::from_env(env(&[
-            ("ALARM_NAME_PREFIX", "s.NatGatewaySpike."),
-            ("NAT_GATEWAY_IDS", "nat-1234abcd"),
-            ("TABLE_NAME", "t"),
-            ("STACK_NAME", "s"),
-            ("LOG_GROUP_NAME", "/flowlogs"),
-            ("DELIVERY_ROLE_ARN", "arn:aws:iam::123456789012:role/delivery"),
-            ("STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123456789012:stateMachine:recorder"),
-            ("RECORDING_TIME_SECONDS", "900"),
-            ("SWEEP_GRACE_SECONDS", "600"),
-            ("SWEEP_MIN_AGE_SECONDS", "120"),
-            ("STACK_ID", "arn:aws:cloudformation:us-east-1:123456789012:stack/s/8a5c2b70-93c1-11ef-a2f5-0affd3c1e8b3"),
-        ]))
-        .unwrap();
+        let config = sweep_with("NAT_GATEWAY_IDS", "nat-1234abcd").unwrap();
         assert_eq!(config.max_age, std::time::Duration::from_secs(1500));
         assert_eq!(config.executions, "arn:aws:states:us-east-1:123456789012:execution:recorder:");
         assert_eq!(config.endpoint_override, None);

@@ -91,6 +91,12 @@ fn objects<'a>(value: &'a Value, name: &str) -> Result<Vec<&'a Map<String, Value
     items.iter().map(|item| item.as_object().ok_or_else(|| unsupported(format!("{name} item {item}")))).collect()
 }
 
+/// A tag's or a dimension's two strings (`Key` and `Value`, `Name` and `Value`).
+fn pair<'a>(object: &'a Map<String, Value>, first: &str, second: &str) -> Result<(&'a str, &'a str)> {
+    let field = |key: &str| object.get(key).map_or(Ok(""), |v| text(v, key));
+    Ok((field(first)?, field(second)?))
+}
+
 /// PutMetricAlarm's request from an `AWS::CloudWatch::Alarm`'s resolved properties (their names
 /// are PutMetricAlarm's; CloudFormation User Guide, "AWS::CloudWatch::Alarm"). A property this
 /// does not know is refused, naming it, rather than dropped: the alarm would differ from the
@@ -108,8 +114,8 @@ pub fn put_request(properties: &Map<String, Value>) -> Result<PutMetricAlarmInpu
             "Threshold" => request.threshold(number(value, name)?),
             "ThresholdMetricId" => request.threshold_metric_id(text(value, name)?),
             "Tags" => objects(value, name)?.into_iter().try_fold(request, |request, tag| {
-                let field = |key: &str| tag.get(key).map_or(Ok(""), |v| text(v, key));
-                Ok::<_, RecorderError>(request.tags(Tag::builder().key(field("Key")?).value(field("Value")?).build()))
+                let (key, value) = pair(tag, "Key", "Value")?;
+                Ok::<_, RecorderError>(request.tags(Tag::builder().key(key).value(value).build()))
             })?,
             "Metrics" => objects(value, name)?
                 .into_iter()
@@ -152,10 +158,8 @@ fn metric_stat(value: &Value) -> Result<MetricStat> {
                         "Namespace" => m.namespace(text(value, name)?),
                         "MetricName" => m.metric_name(text(value, name)?),
                         "Dimensions" => objects(value, name)?.into_iter().try_fold(m, |m, d| {
-                            let field = |key: &str| d.get(key).map_or(Ok(""), |v| text(v, key));
-                            Ok::<_, RecorderError>(
-                                m.dimensions(Dimension::builder().name(field("Name")?).value(field("Value")?).build()),
-                            )
+                            let (name, value) = pair(d, "Name", "Value")?;
+                            Ok::<_, RecorderError>(m.dimensions(Dimension::builder().name(name).value(value).build()))
                         })?,
                         other => return Err(unsupported(format!("the metric property {other}"))),
                     };
