@@ -267,23 +267,8 @@ async fn handle(
         if let Some(id) = envelope.physical_resource_id {
             response.physical_resource_id = id.to_owned();
         }
-        // Create and Update: the alarms of every NAT Gateway, with the stack's parameters now.
         let Some(properties) = envelope.delete else {
-            let Some(alarms) = &config.alarms else {
-                // From all to a list: the alarms the sweeper kept go, and the macro's replace them.
-                if envelope.watched_all_before {
-                    let removed = crate::reconcile::remove_all(&config.alarm_name_prefix, clients.alarms).await?;
-                    return Ok(HashMap::from([("DeletedAlarms".to_owned(), removed.len().to_string())]));
-                }
-                return Ok(HashMap::new());
-            };
-            let report = crate::reconcile::reconcile(alarms, clients.ec2, clients.alarms, crate::reconcile::Put::Every)
-                .await
-                .map_err(|e| RecorderError::Aws {
-                    operation: "alarms",
-                    message: format!("could not put the alarms: {e}"),
-                })?;
-            return Ok(HashMap::from([("Alarms".to_owned(), report.put.len().to_string())]));
+            return keep_alarms(config, clients, envelope.watched_all_before).await;
         };
         let report = uninstall(config, clients.ec2, clients.slots, clients.executions, settle(properties)?).await?;
         // After the passes: a sweep that was putting an alarm when the cleanup began has ended.
@@ -304,7 +289,7 @@ async fn handle(
             response.data = data;
         }
         Err(e) => {
-            warn!(error = %e, "the uninstall cleanup failed; CloudFormation is told so");
+            warn!(error = %e, "the custom resource's request failed; CloudFormation is told so");
             response.status = CloudFormationCustomResourceResponseStatus::Failed;
             response.reason = Some(match envelope(request).map(|e| e.delete.is_some()) {
                 Ok(true) => format!("could not stop the recordings or delete their flow logs: {e}"),
@@ -313,6 +298,30 @@ async fn handle(
         }
     }
     response
+}
+
+/// Create and Update: with `all`, every NAT Gateway's alarm, put again with the stack's
+/// parameters now; from `all` to a list, the alarms the sweeper kept go, so that the macro's
+/// (which depend on this resource) can take their names.
+async fn keep_alarms(
+    config: &SweepConfig,
+    clients: &Cleanup<'_>,
+    watched_all_before: bool,
+) -> Result<HashMap<String, String>> {
+    use crate::reconcile::{reconcile, remove_all, Put};
+    match &config.alarms {
+        Some(alarms) => {
+            let report = reconcile(alarms, clients.ec2, clients.alarms, Put::Every).await.map_err(|e| {
+                RecorderError::Aws { operation: "alarms", message: format!("could not put the alarms: {e}") }
+            })?;
+            Ok(HashMap::from([("Alarms".to_owned(), report.put.len().to_string())]))
+        }
+        None if watched_all_before => {
+            let removed = remove_all(&config.alarm_name_prefix, clients.alarms).await?;
+            Ok(HashMap::from([("DeletedAlarms".to_owned(), removed.len().to_string())]))
+        }
+        None => Ok(HashMap::new()),
+    }
 }
 
 fn settle(properties: &CleanupProperties) -> Result<Duration> {
