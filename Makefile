@@ -68,11 +68,12 @@ test: setup test-guard ## Run every test: the template and ASL checks, unit test
 	  $(VENV)/bin/cfn-lint $$expanded; status=$$?; rm -f $$expanded; exit $$status
 	@# The end-to-end tests run the built Lambda binaries through the local gateway.
 	cargo build --locked --workspace --bins
-	@# Then the scenarios again on the organization's template, which watches every NAT Gateway.
+	@# Then the scenarios again on the organization's template, which watches every NAT Gateway
+	@# (--workspace, as above: the same features, so nothing is compiled again).
 	@# One closing line that adds up every test binary's results.
 	@set -o pipefail; { status=0; cargo test --locked --workspace --no-fail-fast 2>&1 || status=1; \
 	  echo "== the scenarios on org/recorder.yaml"; \
-	  RECORDER_TEMPLATE=org/recorder.yaml cargo test --locked -p recorder-tests --no-fail-fast \
+	  RECORDER_TEMPLATE=org/recorder.yaml cargo test --locked --workspace --no-fail-fast \
 	    --test scenarios --test all_nat_gateways 2>&1 || status=1; exit $$status; } | awk '{ print } \
 	  /^test result:/ { passed += $$4; failed += $$6 } \
 	  END { printf "\ntests: %d passed, %d failed\n", passed, failed }'
