@@ -74,8 +74,11 @@ const ALARM_PARAMETERS: [(&str, &str); 6] = [
 ];
 
 /// `Some` when `NAT_GATEWAY_IDS` is `all`: the alarm parameters, checked as the macro checks them.
-fn alarm_config(env: &impl Fn(&str) -> Option<String>, stack_name: &str) -> Result<Option<AlarmConfig>> {
-    let watched = watched(env)?;
+fn alarm_config(
+    env: &impl Fn(&str) -> Option<String>,
+    watched: &Watched,
+    stack_name: &str,
+) -> Result<Option<AlarmConfig>> {
     if watched.nat_gateways != NatGateways::All {
         return Ok(None);
     }
@@ -86,7 +89,7 @@ fn alarm_config(env: &impl Fn(&str) -> Option<String>, stack_name: &str) -> Resu
     let mode = nat_alarms_macro::alarm_mode(&parameters)
         .map_err(|problem| RecorderError::Config { name: "THRESHOLD and the other alarm parameters", problem })?;
     Ok(Some(AlarmConfig {
-        name_prefix: watched.alarm_name_prefix,
+        name_prefix: watched.alarm_name_prefix.clone(),
         stack_name: stack_name.to_owned(),
         parameters,
         mode,
@@ -231,6 +234,7 @@ impl SweepConfig {
             problem: format!("{state_machine:?} is not a state machine ARN (arn:...:states:...:stateMachine:<name>)"),
         })?;
         let stack_name = required(&env, "STACK_NAME")?;
+        let watched = watched(&env)?;
         Ok(Self {
             table_name: required(&env, "TABLE_NAME")?,
             stack_id: stack_id(&env, &stack_name)?,
@@ -240,8 +244,8 @@ impl SweepConfig {
             max_age: std::time::Duration::from_secs(u64::from(recording) + u64::from(grace)),
             min_age: std::time::Duration::from_secs(u64::from(whole_number(&env, "SWEEP_MIN_AGE_SECONDS")?)),
             endpoint_override: env("AWS_ENDPOINT_URL"),
-            alarms: alarm_config(&env, &stack_name)?,
-            alarm_name_prefix: required(&env, "ALARM_NAME_PREFIX")?,
+            alarms: alarm_config(&env, &watched, &stack_name)?,
+            alarm_name_prefix: watched.alarm_name_prefix,
             stack_name,
         })
     }

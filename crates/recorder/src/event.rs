@@ -15,12 +15,9 @@ use crate::error::{RecorderError, Result};
 /// The dimension that names a NAT Gateway in `AWS/NATGateway` metrics.
 pub const NAT_GATEWAY_DIMENSION: &str = "NatGatewayId";
 
-/// `nat-` followed by 8 or 17 lowercase hex digits.
-pub fn is_nat_gateway_id(id: &str) -> bool {
-    id.strip_prefix("nat-").is_some_and(|hex| {
-        matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
+/// `nat-` followed by 8 or 17 lowercase hex digits: the macro's own check, so an id the macro
+/// takes is one the functions take.
+pub use nat_alarms_macro::is_nat_gateway_id;
 
 /// An alarm state change as EventBridge delivers it (the envelope's fields through `Deref`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

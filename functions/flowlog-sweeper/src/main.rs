@@ -26,9 +26,9 @@ async fn main() -> Result<(), Error> {
     let slots = SlotTable::from_sdk_config(&sdk, &config.table_name);
     let ec2 = FlowLogs::from_sdk_config(&sdk);
     let executions = Executions::from_sdk_config(&sdk);
-    // The alarms' client only where the sweep keeps alarms: a list's stack never needs it on
-    // its schedule, the cold starts to keep short.
-    let kept_alarms = config.alarms.as_ref().map(|_| Alarms::from_sdk_config(&sdk));
+    // The alarms to keep, with their client, only where the sweep keeps alarms: a list's stack
+    // never needs the client on its schedule, the cold starts to keep short.
+    let keeping = config.alarms.as_ref().map(|alarms| (alarms, Alarms::from_sdk_config(&sdk)));
     run(service_fn(|event: LambdaEvent<Value>| async {
         // CloudFormation's request names its ResponseURL; the schedule's event never does.
         if event.payload.get("ResponseURL").is_some() {
@@ -36,7 +36,7 @@ async fn main() -> Result<(), Error> {
             // Made here, not at cold start: a stack sees a few such requests in its life, and the
             // schedule's cold starts are the ones to keep short.
             let stack = Stack::from_sdk_config(&sdk);
-            let alarms = kept_alarms.clone().unwrap_or_else(|| Alarms::from_sdk_config(&sdk));
+            let alarms = keeping.as_ref().map_or_else(|| Alarms::from_sdk_config(&sdk), |(_, client)| client.clone());
             let clients = Cleanup { ec2: &ec2, slots: &slots, executions: &executions, stack: &stack, alarms: &alarms };
             let response = uninstall::serve(&config, &clients, &request).await?;
             return Ok(serde_json::to_value(&response).unwrap_or_default());
@@ -44,13 +44,13 @@ async fn main() -> Result<(), Error> {
         // A NAT Gateway created or deleted: its alarm now, not at the next sweep. The event is
         // only a hint; what exists is read from EC2.
         if event.payload.get("detail-type").and_then(Value::as_str) == Some(CLOUDTRAIL) {
-            let (Some(alarm_config), Some(alarms)) = (&config.alarms, &kept_alarms) else { return Ok(Value::Null) };
+            let Some((alarm_config, alarms)) = &keeping else { return Ok(Value::Null) };
             let report = reconcile::reconcile(alarm_config, &ec2, alarms, Put::Missing).await?;
             return Ok(serde_json::to_value(&report).unwrap_or_default());
         }
         let now = recorder::now().timestamp();
         let mut report = sweep::sweep(&config, &ec2, &slots, &executions, now).await?;
-        if let (Some(alarm_config), Some(alarms)) = (&config.alarms, &kept_alarms) {
+        if let Some((alarm_config, alarms)) = &keeping {
             match reconcile::reconcile(alarm_config, &ec2, alarms, Put::Missing).await {
                 Ok(done) => report.alarms = Some(done),
                 Err(e) => report.errors.push(format!("alarms: {e}")),

@@ -26,7 +26,7 @@ async fn main() -> Result<(), Error> {
     let insights = Insights::from_sdk_config(&sdk, Duration::from_secs(1), 50);
     let meter = Meter::from_sdk_config(&sdk);
     let ec2 = FlowLogs::from_sdk_config(&sdk);
-    // Read once, at the first report, not at cold start: an IAM call the schedule never needs.
+    // Read once, at the first invocation, not at cold start: a cold start waits on no IAM call.
     let alias = tokio::sync::OnceCell::new();
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let insights = insights.until(recorder::answer_by(event.context.deadline, PUBLISH_MARGIN));

@@ -20,7 +20,7 @@ ${log-status}";
 pub const MAX_AGGREGATION_INTERVAL: i32 = 60;
 
 /// Tag keys that mark a flow log as ours, so stop and sweep can find it again.
-pub const TAG_STACK: &str = "vpc-flowlogs-recorder:stack";
+pub const TAG_STACK: &str = nat_alarms_macro::STACK_TAG;
 pub const TAG_EXECUTION: &str = "vpc-flowlogs-recorder:execution";
 pub const TAG_NAT_GATEWAY: &str = "vpc-flowlogs-recorder:nat-gateway";
 

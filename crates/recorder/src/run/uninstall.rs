@@ -257,6 +257,7 @@ async fn handle(
     clients: &Cleanup<'_>,
     request: &CleanupRequest,
 ) -> CloudFormationCustomResourceResponse {
+    let deleting = matches!(request, CloudFormationCustomResourceRequest::Delete(_));
     let mut response = CloudFormationCustomResourceResponse::default();
     response.physical_resource_id = format!("{}-uninstall-cleanup", config.stack_name);
     let outcome: Result<HashMap<String, String>> = async {
@@ -291,9 +292,9 @@ async fn handle(
         Err(e) => {
             warn!(error = %e, "the custom resource's request failed; CloudFormation is told so");
             response.status = CloudFormationCustomResourceResponseStatus::Failed;
-            response.reason = Some(match envelope(request).map(|e| e.delete.is_some()) {
-                Ok(true) => format!("could not stop the recordings or delete their flow logs: {e}"),
-                _ => e.to_string(),
+            response.reason = Some(match deleting {
+                true => format!("could not stop the recordings or delete their flow logs: {e}"),
+                false => e.to_string(),
             });
         }
     }
